@@ -1,0 +1,1 @@
+"""Exchange formats: Pascal VOC XML (read here), more with the store."""

@@ -1,0 +1,115 @@
+"""Reading images from disk into RGB arrays, whatever their mode or orientation.
+
+Every image SaliBox handles goes through :func:`load_rgb`: EXIF orientation is applied,
+so widths, heights and box coordinates always refer to the image as a person sees it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+#: Largest image accepted, in pixels (width × height). Larger files are refused with a
+#: clear message instead of exhausting memory (PIL's decompression-bomb guard).
+MAX_PIXELS = 250_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+class ImageLoadError(ValueError):
+    """An image file could not be read; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image as SaliBox sees it.
+
+    Attributes:
+        path: the file it came from.
+        rgb: ``(H, W, 3)`` uint8 array, EXIF orientation applied.
+    """
+
+    path: Path
+    rgb: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+def is_image_file(path: Path) -> bool:
+    """True when ``path`` has one of the image suffixes SaliBox reads."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    """Convert any PIL mode to an ``(H, W, 3)`` uint8 array.
+
+    16-bit and float images are rescaled by their own maximum (not clipped at 255), CMYK is
+    converted by PIL, and transparency is composited onto white.
+    """
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        gray = np.nan_to_num((arr - lo) * scale).clip(0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img)
+
+
+def load_rgb(path: str | Path) -> LoadedImage:
+    """Read an image file as RGB with EXIF orientation applied.
+
+    Args:
+        path: any file PIL can read (JPEG, PNG, BMP, TIFF, WebP ...), in any mode:
+            grayscale, palette, RGBA, CMYK, 16-bit.
+
+    Returns:
+        The image as a ``(H, W, 3)`` uint8 array.
+
+    Raises:
+        ImageLoadError: the file is missing, not an image, truncated, corrupt or too large.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img = ImageOps.exif_transpose(img)
+                rgb = _to_rgb(img)
+    except FileNotFoundError as exc:
+        raise ImageLoadError(f"{path}: no such file") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(f"{path}: not an image file SaliBox can read") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(
+            f"{path}: image too large (over {MAX_PIXELS // 1_000_000} megapixels)"
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{path}: damaged or truncated image ({exc})") from exc
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ImageLoadError(f"{path}: image has no pixels")
+    return LoadedImage(path=path, rgb=np.ascontiguousarray(rgb))
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """All image files below ``folder`` (recursively), sorted by path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p))

@@ -1,0 +1,62 @@
+"""Pixel sensitivity maps (seed 000 §2.1-2.3; Simonyan et al. 2013 §3.1)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Literal
+
+import torch
+
+from core.backbones import Backbone
+from core.maps.base import SaliencyMethod
+
+Aggregate = Literal["max", "mean"]
+
+
+class _PixelGradient(SaliencyMethod):
+    """``|∂ objective / ∂ pixel|`` aggregated over the colour channels by max or mean."""
+
+    needs_gradients = True
+
+    def __init__(
+        self, backbone: Backbone, smooth: float = 0.0, aggregate: Aggregate = "max"
+    ) -> None:
+        super().__init__(backbone, smooth)
+        if aggregate not in ("max", "mean"):
+            raise ValueError(f"aggregate must be 'max' or 'mean', not {aggregate!r}")
+        self.aggregate = aggregate
+
+    @abstractmethod
+    def objective(
+        self, feats: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The scalar whose pixel gradient is the map (summed over the batch)."""
+
+    def raw_maps(self, x, targets):
+        x = x.detach().requires_grad_(True)
+        feats, logits = self.backbone.forward(x)
+        (grads,) = torch.autograd.grad(self.objective(feats, logits, targets), x)
+        grads = grads.abs()
+        maps = grads.amax(dim=1) if self.aggregate == "max" else grads.mean(dim=1)
+        return maps, logits
+
+
+class Sensitivity(_PixelGradient):
+    """Gradient of the target class score with respect to the pixels (seed 000 §2.1)."""
+
+    name = "sensitivity"
+
+    def objective(self, feats, logits, targets):
+        return (logits * self._resolve(targets, logits)).sum()
+
+
+class AttentionSensitivity(_PixelGradient):
+    """Gradient of the sum of the last conv activations ("attention map", seed 000 §2.2).
+
+    Independent of any class, so it also localises objects of classes the network never saw.
+    """
+
+    name = "attention"
+
+    def objective(self, feats, logits, targets):
+        return feats.float().sum()
