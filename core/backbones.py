@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.fusion import fuse_efficientnet_lite
+
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
 
@@ -139,6 +141,7 @@ def _efficientnet_lite0(weights_path: Path | None) -> Backbone:
         )
     net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
     net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    fuse_efficientnet_lite(net)
     return Backbone(
         name="efficientnet_lite0",
         features=_EfficientNetFeatures(net),

@@ -33,4 +33,5 @@ def pick_device(preference: str = "auto") -> torch.device:
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """Mixed precision on CUDA (float16), a no-op context elsewhere: one code path."""
-    return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda")
+    enabled = device.type == "cuda"
+    return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=enabled)

@@ -54,12 +54,13 @@ def is_image_file(path: Path) -> bool:
 def _to_rgb(img: Image.Image) -> np.ndarray:
     """Convert any PIL mode to an ``(H, W, 3)`` uint8 array.
 
-    16-bit and float images are rescaled by their own maximum (not clipped at 255), CMYK is
-    converted by PIL, and transparency is composited onto white.
+    16-bit and float images are rescaled by their own maximum (not clipped at 255; negative
+    values, possible in float images, are first shifted up to 0), CMYK is converted by PIL,
+    and transparency is composited onto white.
     """
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        lo, hi = min(0.0, float(np.nanmin(arr))), float(np.nanmax(arr))
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         gray = np.nan_to_num((arr - lo) * scale).clip(0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)

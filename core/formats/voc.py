@@ -7,6 +7,7 @@ edges (see :mod:`core.boxes`), so ``x1 = xmin - 1``, ``y1 = ymin - 1``, ``x2 = x
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +51,12 @@ def _text(node: ET.Element | None, tag: str, default: str = "") -> str:
 def _number(node: ET.Element, tag: str, path: Path) -> float:
     raw = _text(node, tag)
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise AnnotationError(f"{path}: <{tag}> is {raw!r}, not a number") from None
+    if not math.isfinite(value):
+        raise AnnotationError(f"{path}: <{tag}> is {raw!r}, not a finite number")
+    return value
 
 
 def read_voc(path: str | Path) -> VocAnnotation:
@@ -60,7 +64,7 @@ def read_voc(path: str | Path) -> VocAnnotation:
 
     Raises:
         AnnotationError: unreadable, malformed or hostile XML, wrong root element,
-            non-numeric or inverted coordinates.
+            non-numeric, non-finite or inverted coordinates.
     """
     path = Path(path)
     try:
@@ -75,9 +79,7 @@ def read_voc(path: str | Path) -> VocAnnotation:
         raise AnnotationError(f"{path}: root element is <{root.tag}>, not <annotation>")
     size = root.find("size")
     width = int(_number(size, "width", path)) if size is not None and _text(size, "width") else 0
-    height = (
-        int(_number(size, "height", path)) if size is not None and _text(size, "height") else 0
-    )
+    height = int(_number(size, "height", path)) if size is not None and _text(size, "height") else 0
     ann = VocAnnotation(filename=_text(root, "filename"), width=width, height=height)
     for obj in root.iter("object"):
         bnd = obj.find("bndbox")

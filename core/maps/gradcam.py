@@ -30,7 +30,7 @@ class GradCAM(SaliencyMethod):
         captured: list[torch.Tensor] = []
         hook = self.layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
         try:
-            _, logits = self.backbone.forward(x.requires_grad_(True))
+            _, logits = self.backbone.forward(x.detach().requires_grad_(True))
         finally:
             hook.remove()
         activations = captured[-1]

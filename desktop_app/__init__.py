@@ -1,0 +1,1 @@
+"""SaliBox's wiring: the command line now, the desktop application and its worker later."""

@@ -1,0 +1,8 @@
+"""SaliBox: `python main.py` starts the app; `python main.py SUBCOMMAND` runs headless."""
+
+import sys
+
+from desktop_app.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

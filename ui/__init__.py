@@ -1,0 +1,1 @@
+"""Qt widgets of SaliBox; they take plain data and know nothing of torch."""
