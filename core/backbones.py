@@ -39,9 +39,12 @@ class Normalization:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """``images``: ``(B, 3, H, W)`` float in 0-255 → normalised ``(B, 3, H, W)``."""
-        mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-        return (images / 255.0 - mean) / std
+        scale = [1.0 / (255.0 * s) for s in self.std]
+        shift = [-m / s for m, s in zip(self.mean, self.std, strict=True)]
+        out = torch.empty_like(images)
+        for c in range(3):  # per-channel scalars: no small tensors to build on the device
+            torch.add(images[:, c], shift[c] / scale[c], out=out[:, c]).mul_(scale[c])
+        return out
 
 
 IMAGENET_NORM = Normalization(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))

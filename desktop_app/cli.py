@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from core.backbones import BACKBONES, DEFAULT_BACKBONE, WeightsNotFoundError, load_backbone
 from core.datasets import annotated_images
-from core.device import pick_device
+from core.device import keep_freed_memory, pick_device
 from core.evaluation_runner import evaluate_proposer
 from core.formats.voc import AnnotationError
 from core.images import ImageLoadError, is_image_file, list_images, load_rgb
@@ -206,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         print("\nThe desktop app is not built yet: use a subcommand.", file=sys.stderr)
         return 0
+    keep_freed_memory()
     try:
         return {"propose": run_propose, "evaluate": run_evaluate}[args.command](args)
     except (CliError, WeightsNotFoundError, ImageLoadError, AnnotationError, ValueError) as exc:

@@ -115,29 +115,24 @@ def test_clip_boxes_does_not_modify_its_input():
 def test_component_boxes_uses_pixel_edges():
     mask = np.zeros((10, 12), dtype=bool)
     mask[2:5, 3:8] = True  # rows 2..4, cols 3..7
-    boxes, areas, labels = component_boxes(mask)
+    boxes, areas = component_boxes(mask)
     np.testing.assert_array_equal(boxes, [[3, 2, 8, 5]])
     np.testing.assert_array_equal(areas, [15])
-    np.testing.assert_array_equal(labels == 1, mask)
 
 
-def test_component_boxes_largest_first_and_labels_follow_order():
+def test_component_boxes_largest_first():
     mask = np.zeros((20, 20), dtype=np.uint8)
     mask[1:4, 1:6] = 1  # 15 pixels, found first in raster order
     mask[10:14, 12:16] = 1  # 16 pixels
-    boxes, areas, labels = component_boxes(mask)
+    boxes, areas = component_boxes(mask)
     np.testing.assert_array_equal(boxes, [[12, 10, 16, 14], [1, 1, 6, 4]])
     np.testing.assert_array_equal(areas, [16, 15])
-    assert labels.dtype == np.int32
-    assert (labels[10:14, 12:16] == 1).all()
-    assert (labels[1:4, 1:6] == 2).all()
-    assert (labels[mask == 0] == 0).all()
 
 
 def test_component_boxes_is_eight_connected():
     mask = np.zeros((6, 6), dtype=bool)
     mask[1, 1] = mask[2, 2] = mask[3, 3] = True  # touching only at corners
-    boxes, areas, _ = component_boxes(mask)
+    boxes, areas = component_boxes(mask)
     np.testing.assert_array_equal(boxes, [[1, 1, 4, 4]])
     np.testing.assert_array_equal(areas, [3])
 
@@ -146,18 +141,16 @@ def test_component_boxes_min_area_and_empty_mask():
     mask = np.zeros((20, 20), dtype=bool)
     mask[0:2, 0:2] = True  # 4 pixels
     mask[10:15, 10:15] = True  # 25 pixels
-    boxes, areas, labels = component_boxes(mask, min_area=5)
+    boxes, areas = component_boxes(mask, min_area=5)
     np.testing.assert_array_equal(boxes, [[10, 10, 15, 15]])
     np.testing.assert_array_equal(areas, [25])
-    assert (labels[0:2, 0:2] == 0).all()
 
-    boxes, areas, labels = component_boxes(np.zeros((5, 7), dtype=bool))
+    boxes, areas = component_boxes(np.zeros((5, 7), dtype=bool))
     assert boxes.shape == (0, 4) and areas.shape == (0,)
-    assert labels.shape == (5, 7) and not labels.any()
 
 
 def test_component_boxes_whole_image():
-    boxes, _, _ = component_boxes(np.ones((7, 9), dtype=bool))
+    boxes, _ = component_boxes(np.ones((7, 9), dtype=bool))
     np.testing.assert_array_equal(boxes, [[0, 0, 9, 7]])
 
 

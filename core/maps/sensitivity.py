@@ -36,7 +36,7 @@ class _PixelGradient(SaliencyMethod):
         x = x.detach().requires_grad_(True)
         feats, logits = self.backbone.forward(x)
         (grads,) = torch.autograd.grad(self.objective(feats, logits, targets), x)
-        grads = grads.abs()
+        grads = grads.abs_()
         maps = grads.amax(dim=1) if self.aggregate == "max" else grads.mean(dim=1)
         return maps, logits
 
