@@ -30,8 +30,9 @@ def evaluate_proposer(
 ) -> Summary:
     """CorLoc, mean IoU and recall of ``proposer`` on ``(image, xml)`` pairs.
 
-    Images or XML files that cannot be read are skipped; one line per skipped file is
-    appended to ``problems``. ``progress`` is called with the number of images done in
+    Images or XML files that cannot be read, and images whose XML lists no object, are
+    skipped (CorLoc is defined over images that hold an object); one line per skipped file
+    is appended to ``problems``. ``progress`` is called with the number of images done in
     each batch. Speed counts reading, resizing, maps and boxes.
     """
     outcomes: list[ImageOutcome] = []
@@ -45,6 +46,10 @@ def evaluate_proposer(
             except (ImageLoadError, AnnotationError) as exc:
                 if problems is not None:
                     problems.append(str(exc))
+                continue
+            if not ann.objects:
+                if problems is not None:
+                    problems.append(f"{xml_path}: no objects")
                 continue
             images.append(image.rgb)
             truths.append(np.array([o.box for o in ann.objects], dtype=np.float64).reshape(-1, 4))

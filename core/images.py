@@ -91,6 +91,8 @@ def load_rgb(path: str | Path) -> LoadedImage:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise Image.DecompressionBombError(f"{img.width}x{img.height}")
                 img = ImageOps.exif_transpose(img)
                 rgb = _to_rgb(img)
     except FileNotFoundError as exc:
@@ -99,7 +101,7 @@ def load_rgb(path: str | Path) -> LoadedImage:
         raise ImageLoadError(f"{path}: not an image file SaliBox can read") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageLoadError(
-            f"{path}: image too large (over {MAX_PIXELS // 1_000_000} megapixels)"
+            f"{path}: image too large ({exc}; the limit is {MAX_PIXELS / 1e6:g} megapixels)"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"{path}: damaged or truncated image ({exc})") from exc
