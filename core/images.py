@@ -73,12 +73,13 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img)
 
 
-def load_rgb(path: str | Path) -> LoadedImage:
+def load_rgb(path: str | Path, max_pixels: int | None = None) -> LoadedImage:
     """Read an image file as RGB with EXIF orientation applied.
 
     Args:
         path: any file PIL can read (JPEG, PNG, BMP, TIFF, WebP ...), in any mode:
             grayscale, palette, RGBA, CMYK, 16-bit.
+        max_pixels: refuse images with more pixels than this (default :data:`MAX_PIXELS`).
 
     Returns:
         The image as a ``(H, W, 3)`` uint8 array.
@@ -87,11 +88,12 @@ def load_rgb(path: str | Path) -> LoadedImage:
         ImageLoadError: the file is missing, not an image, truncated, corrupt or too large.
     """
     path = Path(path)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
+                if img.width * img.height > limit:
                     raise Image.DecompressionBombError(f"{img.width}x{img.height}")
                 img = ImageOps.exif_transpose(img)
                 rgb = _to_rgb(img)
@@ -101,13 +103,40 @@ def load_rgb(path: str | Path) -> LoadedImage:
         raise ImageLoadError(f"{path}: not an image file SaliBox can read") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageLoadError(
-            f"{path}: image too large ({exc}; the limit is {MAX_PIXELS / 1e6:g} megapixels)"
+            f"{path}: image too large ({exc}; the limit is {limit / 1e6:g} megapixels)"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"{path}: damaged or truncated image ({exc})") from exc
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ImageLoadError(f"{path}: image has no pixels")
     return LoadedImage(path=path, rgb=np.ascontiguousarray(rgb))
+
+
+#: EXIF orientations that swap width and height (rotations by 90 or 270 degrees).
+_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_EXIF_ORIENTATION = 0x0112
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of an image as displayed (EXIF orientation applied), read from
+    the file's header without decoding its pixels.
+
+    Raises:
+        ImageLoadError: missing, unreadable or not an image.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if img.getexif().get(_EXIF_ORIENTATION) in _TRANSPOSING_ORIENTATIONS:
+                width, height = height, width
+    except FileNotFoundError as exc:
+        raise ImageLoadError(f"{path}: no such file") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(f"{path}: not an image file SaliBox can read") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{path}: damaged image header ({exc})") from exc
+    return width, height
 
 
 def list_images(folder: str | Path) -> list[Path]:

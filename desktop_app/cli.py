@@ -14,9 +14,12 @@ from core.backbones import BACKBONES, DEFAULT_BACKBONE, WeightsNotFoundError, lo
 from core.datasets import annotated_images
 from core.device import keep_freed_memory, pick_device
 from core.evaluation_runner import evaluate_proposer
+from core.exporter import FORMATS, export_project
 from core.formats.voc import AnnotationError
 from core.images import ImageLoadError, is_image_file, list_images, load_rgb
+from core.importer import import_folder
 from core.proposals import RECIPES, make_proposer
+from core.store.project import Project, StoreError
 
 PROG = "python main.py"
 
@@ -81,7 +84,85 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="use only the first N images")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _add_model_options(evaluate)
+    imp = sub.add_parser(
+        "import",
+        help="add a folder of images (and their VOC boxes) to a project",
+        description="Register every image below --images in the project (created if "
+        "needed) and import Pascal VOC boxes found in --annotations, beside each image, or "
+        "in a parallel annotations/ or Annotations/ folder. Importing again adds only what "
+        "is new.",
+    )
+    imp.add_argument("--images", type=Path, required=True, help="folder of images")
+    imp.add_argument("--annotations", type=Path, help="folder of VOC XML files")
+    imp.add_argument(
+        "--project",
+        type=Path,
+        help="project database file, or a folder holding .salibox/project.db "
+        "(default: IMAGES/.salibox/project.db)",
+    )
+
+    exp = sub.add_parser(
+        "export",
+        help="write a project's accepted boxes as Pascal VOC, YOLO or COCO",
+        description="VOC: VOCdevkit layout (Annotations/, ImageSets/Main/, JPEGImages/ "
+        "with --copy-images or --link-images). YOLO: labels/ and classes.txt. COCO: "
+        "annotations.json. Every image is exported, also those without boxes.",
+    )
+    exp.add_argument("--project", type=Path, required=True, help="project database or folder")
+    exp.add_argument("--format", choices=FORMATS, required=True)
+    exp.add_argument("--out", type=Path, required=True, help="output folder")
+    mode = exp.add_mutually_exclusive_group()
+    mode.add_argument("--copy-images", action="store_true", help="copy the images too")
+    mode.add_argument("--link-images", action="store_true", help="symlink the images")
+    exp.add_argument("--val-fraction", type=float, default=0.2, help="VOC val split (0.2)")
+    exp.add_argument("--seed", type=int, default=0, help="VOC split seed (0)")
     return parser
+
+
+def _project_path(path: Path) -> Path:
+    """A database file as given, or ``FOLDER/.salibox/project.db`` for a folder."""
+    return Project.default_db_path(path) if path.is_dir() else path
+
+
+def run_import(args: argparse.Namespace) -> int:
+    if not args.images.is_dir():
+        raise CliError(f"{args.images}: not a folder")
+    if args.annotations is not None and not args.annotations.is_dir():
+        raise CliError(f"{args.annotations}: not a folder")
+    db = _project_path(args.project) if args.project else Project.default_db_path(args.images)
+    root = None if db.exists() else args.images.resolve()
+    project = Project.open(db, root=root)
+    try:
+        with tqdm(desc="import", unit="img", disable=None, file=sys.stderr) as bar:
+            report = import_folder(project, args.images, args.annotations, progress=bar.update)
+    finally:
+        project.close()
+    for line in report.problems:
+        print(f"salibox: {line}", file=sys.stderr)
+    print(
+        f"{db}: {report.images_found} images found, {report.images_added} new; "
+        f"{report.annotations_read} VOC files read, {report.boxes_added} boxes imported"
+    )
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    db = _project_path(args.project)
+    if not db.is_file():
+        raise CliError(f"{db}: no such project database")
+    images = "copy" if args.copy_images else "link" if args.link_images else "none"
+    problems: list[str] = []
+    project = Project.open(db)
+    try:
+        report = export_project(
+            project, args.format, args.out, images, args.val_fraction, args.seed, problems
+        )
+    finally:
+        project.close()
+    for line in problems:
+        print(f"salibox: skipped {line}", file=sys.stderr)
+    print(f"{args.format} export in {args.out}: {report}")
+    return 0
 
 
 def _proposer(args: argparse.Namespace, method: str):
@@ -208,8 +289,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     keep_freed_memory()
     try:
-        return {"propose": run_propose, "evaluate": run_evaluate}[args.command](args)
-    except (CliError, WeightsNotFoundError, ImageLoadError, AnnotationError, ValueError) as exc:
+        commands = {
+            "propose": run_propose,
+            "evaluate": run_evaluate,
+            "import": run_import,
+            "export": run_export,
+        }
+        return commands[args.command](args)
+    except (
+        CliError,
+        WeightsNotFoundError,
+        ImageLoadError,
+        AnnotationError,
+        StoreError,
+        ValueError,
+    ) as exc:
         print(f"salibox: error: {exc}", file=sys.stderr)
         return 2
     except KeyError as exc:

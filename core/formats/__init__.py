@@ -1,1 +1,1 @@
-"""Exchange formats: Pascal VOC XML (read here), more with the store."""
+"""Exchange formats: Pascal VOC (read and VOCdevkit export), YOLO and COCO, on plain records."""

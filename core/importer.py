@@ -1,0 +1,97 @@
+"""Bringing a folder of images, and the Pascal VOC files beside them, into a project."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.datasets import annotation_for
+from core.formats.voc import AnnotationError, read_voc, voc_to_record
+from core.images import ImageLoadError, image_size, list_images
+from core.store.project import Project
+
+
+@dataclass
+class ImportReport:
+    """What an import did; ``problems`` holds one line per file that was skipped or changed."""
+
+    images_found: int = 0
+    images_added: int = 0
+    annotations_read: int = 0
+    boxes_added: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def import_folder(
+    project: Project,
+    images_dir: str | Path,
+    annotations_dir: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Register every image below ``images_dir`` and import its VOC boxes, if any.
+
+    XML files are looked for in ``annotations_dir``, else beside each image, else in a
+    parallel ``annotations/`` or ``Annotations/`` folder. Images that already have
+    imported boxes are left alone, so importing twice adds nothing. A damaged XML or image
+    file is reported in ``problems`` and skipped; what was imported before stays.
+    ``progress`` is called with 1 after each image.
+
+    Raises:
+        ValueError: ``images_dir`` is not inside the project's root folder.
+    """
+    images_dir = Path(images_dir).resolve()
+    root = project.root.resolve()
+    if not images_dir.is_relative_to(root):
+        raise ValueError(f"{images_dir} is not inside the project folder {root}")
+    ann_dir = Path(annotations_dir) if annotations_dir is not None else None
+    files = list_images(images_dir)
+    report = ImportReport(images_found=len(files))
+    report.images_added = project.register_images(f.relative_to(root).as_posix() for f in files)
+    for path in files:
+        _import_annotation(project, root, path, annotation_for(path, ann_dir), report)
+        if progress is not None:
+            progress(1)
+    return report
+
+
+def _import_annotation(
+    project: Project, root: Path, path: Path, xml: Path | None, report: ImportReport
+) -> None:
+    rel = path.relative_to(root).as_posix()
+    row = project.image_by_path(rel)
+    if row is None or xml is None:
+        return
+    if any(b.origin == "imported" for b in project.boxes(row.id)):
+        return
+    try:
+        ann = read_voc(xml)
+        width, height = (ann.width, ann.height)
+        if width <= 0 or height <= 0:
+            width, height = image_size(path)
+    except (AnnotationError, ImageLoadError) as exc:
+        report.problems.append(f"{exc}")
+        return
+    record, warnings = voc_to_record(ann, rel, width, height)
+    report.problems.extend(ann.warnings + warnings)
+    report.annotations_read += 1
+    project.set_image_size(row.id, record.width, record.height)
+    ids = project.add_boxes(
+        row.id,
+        [
+            {
+                "class_name": b.class_name,
+                "box": b.box,
+                "origin": "imported",
+                "state": "accepted",
+                "difficult": b.difficult,
+                "truncated": b.truncated,
+                "occluded": b.occluded,
+                "pose": b.pose,
+                "verified": b.verified,
+            }
+            for b in record.boxes
+        ],
+    )
+    report.boxes_added += len(ids)
+    project.set_status(row.id, "done")

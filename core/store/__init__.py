@@ -1,0 +1,11 @@
+"""The project store: images, classes, boxes and review events of a project in SQLite.
+
+Use :class:`Project` (see :mod:`core.store.project`); it returns plain rows and raises
+:class:`StoreError` for problems a user can cause.
+"""
+
+from core.store.database import StoreError
+from core.store.project import Project
+from core.store.rows import BoxRow, ImageRow, InvalidBoxError
+
+__all__ = ["BoxRow", "ImageRow", "InvalidBoxError", "Project", "StoreError"]

@@ -1,0 +1,135 @@
+"""Changes to boxes inside an open session, each logged as an Event in the same transaction.
+
+:class:`core.store.Project` runs each of these in its own write transaction. Boxes are
+``(x1, y1, x2, y2)`` in continuous pixel edges of the image as displayed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.store.models import ORIGINS, STATES, Box, Event, Image, LabelClass
+from core.store.rows import choice, clean_class_name, coordinates
+
+
+def class_id(s: Session, name: str) -> int:
+    """The id of class ``name`` (already cleaned), created if new."""
+    found = s.scalar(select(LabelClass.id).where(LabelClass.name == name))
+    if found is not None:
+        return found
+    label = LabelClass(name=name)
+    s.add(label)
+    s.flush()
+    return label.id
+
+
+def _detail(box: Box, name: str) -> dict[str, Any]:
+    """What the event log keeps of a box: class, coordinates and state."""
+    return {"class": name, "box": [box.x1, box.y1, box.x2, box.y2], "state": box.state}
+
+
+def _get(s: Session, box_id: int) -> tuple[Box, str]:
+    """The box and its class name; KeyError if there is no such box."""
+    box = s.get(Box, box_id)
+    if box is None:
+        raise KeyError(f"no box with id {box_id}")
+    return box, s.get_one(LabelClass, box.class_id).name
+
+
+def _log(s: Session, box: Box, action: str, detail: dict[str, Any]) -> None:
+    s.add(Event(image_id=box.image_id, box_id=box.id, action=action, detail=detail))
+
+
+def _new(
+    s: Session,
+    image_id: int,
+    class_name: str,
+    box: Sequence[float],
+    *,
+    origin: str = "human",
+    state: str = "accepted",
+    confidence: float | None = None,
+    method: str | None = None,
+    model_version_id: int | None = None,
+    difficult: bool = False,
+    truncated: bool = False,
+    occluded: bool = False,
+    pose: str = "Unspecified",
+    verified: bool = True,
+) -> tuple[Box, str]:
+    """A checked, unsaved box and its class name; the keywords are those of add_box."""
+    x1, y1, x2, y2 = coordinates(box)
+    if confidence is not None and not math.isfinite(confidence):
+        raise ValueError(f"confidence {confidence} is not a finite number")
+    name = clean_class_name(class_name)
+    new = Box(
+        image_id=image_id,
+        class_id=class_id(s, name),
+        x1=x1,
+        y1=y1,
+        x2=x2,
+        y2=y2,
+        origin=choice(origin, ORIGINS, "origin"),
+        state=choice(state, STATES, "state"),
+        confidence=confidence,
+        method=method,
+        model_version_id=model_version_id,
+        difficult=difficult,
+        truncated=truncated,
+        occluded=occluded,
+        pose=pose,
+        verified=verified,
+    )
+    return new, name
+
+
+def add(s: Session, image_id: int, specs: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Add boxes to one image; each is logged as ``import`` (origin imported) or ``add``."""
+    if s.get(Image, image_id) is None:
+        raise KeyError(f"no image with id {image_id}")
+    new = [_new(s, image_id, **spec) for spec in specs]
+    s.add_all(box for box, _ in new)
+    s.flush()
+    for box, name in new:
+        action = "import" if box.origin == "imported" else "add"
+        _log(s, box, action, {**_detail(box, name), "origin": box.origin})
+    return [box.id for box, _ in new]
+
+
+def review(s: Session, box_id: int, state: str, action: str) -> None:
+    """Accept or reject a box; a human has then checked it (``verified``). Accepting an
+    ``edited`` box keeps it ``edited``, which counts as accepted."""
+    box, _ = _get(s, box_id)
+    detail = {"from": box.state}
+    if not (state == "accepted" and box.state == "edited"):
+        box.state = state
+    box.verified = True
+    _log(s, box, action, detail)
+
+
+def edit(s: Session, box_id: int, coords: Sequence[float] | None, class_name: str | None) -> None:
+    """Move and/or relabel a box; it becomes ``edited`` unless drawn by hand (``accepted``)."""
+    if coords is None and class_name is None:
+        raise ValueError("an edit needs a new box or a new class name")
+    box, name = _get(s, box_id)
+    before = _detail(box, name)
+    if coords is not None:
+        box.x1, box.y1, box.x2, box.y2 = coordinates(coords)
+    if class_name is not None:
+        name = clean_class_name(class_name)
+        box.class_id = class_id(s, name)
+    box.state = "accepted" if box.origin == "human" else "edited"
+    box.verified = True
+    _log(s, box, "edit", {"before": before, "after": _detail(box, name)})
+
+
+def delete(s: Session, box_id: int) -> None:
+    """Remove a box; the event log keeps its class, coordinates and state."""
+    box, name = _get(s, box_id)
+    _log(s, box, "delete", _detail(box, name))
+    s.delete(box)

@@ -1,0 +1,179 @@
+"""Tables of a project database, as SQLAlchemy 2 declarative models.
+
+Box coordinates ``(x1, y1, x2, y2)`` are continuous pixel edges of the image as displayed
+(EXIF orientation applied, see README "Coordinates"); image sizes are in pixels after
+orientation too. Timestamps are stored as naive UTC and read back as aware UTC datetimes.
+
+Changing a model needs a new Alembic revision in ``core/store/migrations/versions``;
+``tests/test_store_safety.py`` checks that models and migrations agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+#: Review status of an image, in workflow order.
+STATUSES = ("new", "proposed", "in_review", "done", "skipped")
+#: Where a box came from.
+ORIGINS = ("human", "proposal", "imported")
+#: Review state of a box; ``edited`` (a corrected proposal) counts as accepted.
+STATES = ("proposed", "accepted", "rejected", "edited")
+
+#: Constraint names that Alembic's batch mode can find again on SQLite.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime, stored naive because SQLite has no time zones."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Setting(Base):
+    """Key-value settings of the project; ``root`` is the absolute image folder."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(primary_key=True)
+    value: Mapped[str]
+
+
+class Image(Base):
+    """One image file; ``path`` is POSIX and relative to the project root.
+
+    The review queue filters by status and sorts by a score: the two composite indexes
+    serve that in index order (and status filters alone); the single-column ones serve
+    sorting without a filter.
+    """
+
+    __tablename__ = "image"
+    __table_args__ = (
+        Index("ix_image_status_image_score", "status", "image_score"),
+        Index("ix_image_status_confidence", "status", "confidence"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(unique=True)
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    content_hash: Mapped[str | None]
+    status: Mapped[str] = mapped_column(default="new")
+    image_score: Mapped[float | None] = mapped_column(index=True)
+    confidence: Mapped[float | None] = mapped_column(index=True)
+    added_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class LabelClass(Base):
+    """An object class; ids give the creation order."""
+
+    __tablename__ = "label_class"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(unique=True)
+
+
+class Box(Base):
+    """A bounding box ``(x1, y1, x2, y2)`` in pixel edges of its image.
+
+    Ids are never reused (AUTOINCREMENT), so the event log's ``box_id`` stays unambiguous
+    after deletions.
+    """
+
+    __tablename__ = "box"
+    __table_args__: ClassVar = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("label_class.id"))
+    x1: Mapped[float]
+    y1: Mapped[float]
+    x2: Mapped[float]
+    y2: Mapped[float]
+    origin: Mapped[str]
+    state: Mapped[str] = mapped_column(index=True)
+    confidence: Mapped[float | None]
+    method: Mapped[str | None]
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_version.id", ondelete="SET NULL")
+    )
+    difficult: Mapped[bool] = mapped_column(default=False)
+    truncated: Mapped[bool] = mapped_column(default=False)
+    occluded: Mapped[bool] = mapped_column(default=False)
+    pose: Mapped[str] = mapped_column(default="Unspecified")
+    verified: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+
+class ModelVersion(Base):
+    """A trained detector file and what it knows: class names in output order, metrics."""
+
+    __tablename__ = "model_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str]
+    backbone: Mapped[str]
+    classes: Mapped[list[str]]
+    metrics: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class TrainingRun(Base):
+    """One fine-tuning run; ``model_version_id`` is set once it produced a model."""
+
+    __tablename__ = "training_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_version.id", ondelete="SET NULL")
+    )
+    started_at: Mapped[datetime] = mapped_column(default=utc_now)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str]
+    params: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any] | None]
+
+
+class Event(Base):
+    """One review action: ``accept``, ``reject``, ``edit``, ``add``, ``delete`` or ``import``.
+
+    ``box_id`` is a plain number, not a foreign key, so the log still names a box after it
+    was deleted; ``detail`` holds what changed (see :mod:`core.store.boxes`).
+    """
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utc_now)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
+    box_id: Mapped[int | None]
+    action: Mapped[str]
+    detail: Mapped[dict[str, Any] | None]

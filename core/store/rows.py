@@ -1,0 +1,111 @@
+"""Plain rows handed to callers of :class:`core.store.Project`, and checks of incoming values.
+
+Boxes are ``(x1, y1, x2, y2)`` in continuous pixel edges of the image as displayed
+(README "Coordinates").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from core.store.database import StoreError
+from core.store.models import Box
+
+BoxTuple = tuple[float, float, float, float]
+
+
+class InvalidBoxError(StoreError, ValueError):
+    """Box coordinates that are not finite numbers with ``x1 < x2`` and ``y1 < y2``."""
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """An image of the project.
+
+    ``path`` is POSIX, relative to the root; ``width``/``height`` are pixels after EXIF
+    orientation, None until known; ``box_count`` counts boxes that are not rejected.
+    """
+
+    id: int
+    path: str
+    width: int | None
+    height: int | None
+    status: str
+    image_score: float | None
+    confidence: float | None
+    box_count: int
+
+
+@dataclass(frozen=True)
+class BoxRow:
+    """A box ``(x1, y1, x2, y2)`` in pixel edges of its image, with its review state."""
+
+    id: int
+    image_id: int
+    class_name: str
+    box: BoxTuple
+    origin: str
+    state: str
+    confidence: float | None
+    method: str | None
+    difficult: bool
+    truncated: bool
+    occluded: bool
+    pose: str
+    verified: bool
+
+
+def choice(value: str, allowed: Iterable[str], what: str) -> str:
+    """``value`` if it is one of ``allowed``, else ValueError naming ``what`` it is."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
+    return value
+
+
+def relative_path(path: str) -> str:
+    """``path`` as a clean POSIX path below the root (``"./a//b.jpg"`` -> ``"a/b.jpg"``)."""
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        raise ValueError(f"{path!r} is not a path relative to the image folder")
+    return str(pure)
+
+
+def clean_class_name(name: str) -> str:
+    """A class name without surrounding spaces; ValueError when nothing is left."""
+    if not name.strip():
+        raise ValueError("a class name cannot be empty")
+    return name.strip()
+
+
+def coordinates(box: Sequence[float]) -> BoxTuple:
+    """``box`` as four floats; InvalidBoxError unless finite with x1 < x2 and y1 < y2."""
+    values = tuple(float(v) for v in box)
+    if len(values) != 4 or not all(map(math.isfinite, values)):
+        raise InvalidBoxError(f"box {tuple(box)} is not four finite numbers (x1, y1, x2, y2)")
+    x1, y1, x2, y2 = values
+    if x1 >= x2 or y1 >= y2:
+        raise InvalidBoxError(f"box {values} is empty or inverted: x1 < x2 and y1 < y2 needed")
+    return x1, y1, x2, y2
+
+
+def box_row(box: Box, name: str) -> BoxRow:
+    """The caller's copy of an ORM box of class ``name``."""
+    return BoxRow(
+        id=box.id,
+        image_id=box.image_id,
+        class_name=name,
+        box=(box.x1, box.y1, box.x2, box.y2),
+        origin=box.origin,
+        state=box.state,
+        confidence=box.confidence,
+        method=box.method,
+        difficult=box.difficult,
+        truncated=box.truncated,
+        occluded=box.occluded,
+        pose=box.pose,
+        verified=box.verified,
+    )

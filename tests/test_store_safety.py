@@ -1,0 +1,224 @@
+"""The project store under stress: schema migrations, locks, a full disk and killed processes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from core.store import Project, StoreError
+from core.store.migrate import alembic_config, backup, head_revision
+from core.store.models import Base
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    path = tmp_path / "images"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def db(folder):
+    """A closed project with one image and one accepted box."""
+    path = Project.default_db_path(folder)
+    with Project.open(path, folder) as project:
+        project.register_images(["a.jpg"])
+        project.add_box(project.image_by_path("a.jpg").id, "cat", (1, 2, 3, 4))
+    return path
+
+
+def sql(path: Path, query: str) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(query).fetchall()
+    finally:
+        conn.close()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def backups(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.name}.backup-*"))
+
+
+# --- migrations --------------------------------------------------------------------------------
+
+
+def test_fresh_database_is_at_head_and_matches_the_models(db):
+    assert sql(db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert backups(db) == []  # nothing to back up when created
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    engine.dispose()
+
+
+def test_database_from_a_newer_salibox_is_refused_untouched(db):
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'f00dfeed9999'")
+    conn.close()
+    before = digest(db)
+    with pytest.raises(StoreError, match="newer SaliBox") as info:
+        Project.open(db)
+    assert str(db) in str(info.value)
+    assert digest(db) == before
+    assert backups(db) == []
+
+
+def test_sqlite_file_of_another_program_is_refused_untouched(tmp_path, folder):
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE contacts (name TEXT)")
+    conn.close()
+    before = digest(other)
+    with pytest.raises(StoreError, match="another program"):
+        Project.open(other, folder)
+    assert digest(other) == before
+
+
+def test_file_that_is_not_a_database_is_refused(tmp_path, folder):
+    junk = tmp_path / "photo.db"
+    junk.write_bytes(b"\xff\xd8\xff\xe0 not a database at all" * 100)
+    with pytest.raises(StoreError, match="not a SaliBox project database"):
+        Project.open(junk, folder)
+    assert junk.read_bytes().startswith(b"\xff\xd8\xff\xe0 not")
+
+
+def test_older_database_is_backed_up_then_upgraded(db, folder):
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    engine.dispose()
+    assert sql(db, "SELECT count(*) FROM alembic_version") == [(0,)]
+    downgraded = sql(db, "SELECT name FROM sqlite_master WHERE type = 'table'")
+
+    with Project.open(db, folder) as project:  # the downgrade also dropped the settings
+        project.register_images(["b.jpg"])
+        assert project.count_images() == 1
+    assert sql(db, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    (saved,) = backups(db)
+    assert saved.name.startswith("project.db.backup-base-")
+    assert sql(saved, "SELECT name FROM sqlite_master WHERE type = 'table'") == downgraded
+    with Project.open(db) as project:  # reopening at head makes no further backup
+        assert project.root == folder.resolve()
+    assert len(backups(db)) == 1
+
+
+def test_backup_includes_changes_still_in_the_write_ahead_log(db):
+    with Project.open(db) as project:
+        iid = project.image_by_path("a.jpg").id
+        project.add_box(iid, "dog", (5, 5, 9, 9))
+        assert (db.parent / f"{db.name}-wal").stat().st_size > 0
+        saved = backup(db, "0001")
+        again = backup(db, "0001")
+    assert saved != again and saved.name.startswith("project.db.backup-0001-")
+    assert sql(saved, "SELECT count(*) FROM box") == [(2,)]
+    assert sql(saved, "PRAGMA integrity_check") == [("ok",)]
+
+
+# --- locks -------------------------------------------------------------------------------------
+
+
+def test_locked_database_gives_a_clear_error_and_loses_nothing(db, folder):
+    project = Project.open(db, busy_timeout=0.2)
+    iid = project.image_by_path("a.jpg").id
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked by another program") as info:
+            project.add_box(iid, "cat", (0, 0, 9, 9))
+        assert str(db) in str(info.value)
+        assert len(project.boxes(iid)) == 1  # reading still works in WAL mode
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    project.add_box(iid, "cat", (0, 0, 9, 9))
+    assert [b.box for b in project.boxes(iid)] == [(1, 2, 3, 4), (0, 0, 9, 9)]
+    project.close()
+
+
+def test_migration_waiting_for_a_lock_fails_cleanly(db, folder):
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    engine.dispose()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            Project.open(db, folder, busy_timeout=0.2)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert backups(db) == []
+    with Project.open(db, folder) as project:
+        assert project.count_images() == 0
+
+
+# --- full disk ---------------------------------------------------------------------------------
+
+
+def test_full_disk_rolls_back_and_keeps_earlier_data(db):
+    pages = sql(db, "PRAGMA page_count")[0][0]
+    project = Project.open(db, pragmas={"max_page_count": pages + 6})
+    iid = project.image_by_path("a.jpg").id
+    added = []
+    with pytest.raises(StoreError, match="disk is full") as info:
+        for _ in range(5000):
+            added.append(project.add_box(iid, "cat", (0, 0, 5, 5), method="m" * 1000))
+    assert str(db) in str(info.value)
+    assert len(added) > 0
+    assert [b.id for b in project.boxes(iid)][1:] == added
+    project.close()
+    assert sql(db, "PRAGMA integrity_check") == [("ok",)]
+    with Project.open(db) as project:  # room again: nothing lost, writing works
+        assert [b.id for b in project.boxes(iid)][1:] == added
+        assert len(project.events()) == len(added) + 1
+        project.add_box(iid, "cat", (0, 0, 5, 5))
+
+
+# --- killed process ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_killed_writer_loses_no_committed_box(db):
+    rng = random.Random(7)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    for _ in range(5):
+        child = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "crash_child.py"), str(db)],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert child.stdout is not None
+        first = [child.stdout.readline() for _ in range(rng.randint(1, 25))]
+        assert all(first), "the child stopped before it was killed"
+        time.sleep(rng.uniform(0, 0.02))
+        child.send_signal(signal.SIGKILL)
+        rest, _ = child.communicate(timeout=10)
+        assert child.returncode == -signal.SIGKILL
+        printed = [int(n) for n in b"".join([*first, rest]).split()]
+        assert sql(db, "PRAGMA integrity_check") == [("ok",)]
+        with Project.open(db) as project:
+            states = {b.id: b.state for b in project.boxes(project.image_by_path("a.jpg").id)}
+        assert all(states.get(box_id) == "accepted" for box_id in printed)
