@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.datasets import annotation_for
+from core.formats.coco import import_coco
+from core.formats.records import ImageRecord
 from core.formats.voc import AnnotationError, read_voc, voc_to_record
 from core.images import ImageLoadError, image_size, list_images
 from core.store.project import Project
@@ -75,9 +77,33 @@ def _import_annotation(
     record, warnings = voc_to_record(ann, rel, width, height)
     report.problems.extend(ann.warnings + warnings)
     report.annotations_read += 1
-    project.set_image_size(row.id, record.width, record.height)
+    _add_record(project, row.id, record, report)
+
+
+def import_coco_file(project: Project, path: str | Path) -> ImportReport:
+    """Import a COCO JSON file whose ``file_name`` entries are relative to the project root.
+
+    Images are registered if new; images that already have imported boxes are left alone.
+
+    Raises:
+        CocoError: malformed JSON or missing required keys.
+    """
+    records, warnings = import_coco(Path(path))
+    report = ImportReport(images_found=len(records), problems=list(warnings))
+    report.images_added = project.register_images(r.path for r in records)
+    for record in records:
+        row = project.image_by_path(record.path)
+        if row is None or any(b.origin == "imported" for b in project.boxes(row.id)):
+            continue
+        report.annotations_read += 1
+        _add_record(project, row.id, record, report)
+    return report
+
+
+def _add_record(project: Project, image_id: int, record: ImageRecord, report: ImportReport) -> None:
+    project.set_image_size(image_id, record.width, record.height)
     ids = project.add_boxes(
-        row.id,
+        image_id,
         [
             {
                 "class_name": b.class_name,
@@ -94,4 +120,4 @@ def _import_annotation(
         ],
     )
     report.boxes_added += len(ids)
-    project.set_status(row.id, "done")
+    project.set_status(image_id, "done")

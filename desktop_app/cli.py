@@ -17,7 +17,7 @@ from core.evaluation_runner import evaluate_proposer
 from core.exporter import FORMATS, export_project
 from core.formats.voc import AnnotationError
 from core.images import ImageLoadError, is_image_file, list_images, load_rgb
-from core.importer import import_folder
+from core.importer import import_coco_file, import_folder
 from core.proposals import RECIPES, make_proposer
 from core.store.project import Project, StoreError
 
@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--images", type=Path, required=True, help="folder of images")
     imp.add_argument("--annotations", type=Path, help="folder of VOC XML files")
     imp.add_argument(
+        "--coco",
+        type=Path,
+        help="a COCO JSON file whose file_name entries are relative to --images",
+    )
+    imp.add_argument(
         "--project",
         type=Path,
         help="project database file, or a folder holding .salibox/project.db "
@@ -133,15 +138,18 @@ def run_import(args: argparse.Namespace) -> int:
     root = None if db.exists() else args.images.resolve()
     project = Project.open(db, root=root)
     try:
-        with tqdm(desc="import", unit="img", disable=None, file=sys.stderr) as bar:
-            report = import_folder(project, args.images, args.annotations, progress=bar.update)
+        if args.coco is not None:
+            report = import_coco_file(project, args.coco)
+        else:
+            with tqdm(desc="import", unit="img", disable=None, file=sys.stderr) as bar:
+                report = import_folder(project, args.images, args.annotations, bar.update)
     finally:
         project.close()
     for line in report.problems:
         print(f"salibox: {line}", file=sys.stderr)
     print(
         f"{db}: {report.images_found} images found, {report.images_added} new; "
-        f"{report.annotations_read} VOC files read, {report.boxes_added} boxes imported"
+        f"{report.annotations_read} annotated, {report.boxes_added} boxes imported"
     )
     return 0
 
@@ -303,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         AnnotationError,
         StoreError,
         ValueError,
+        OSError,
     ) as exc:
         print(f"salibox: error: {exc}", file=sys.stderr)
         return 2

@@ -276,3 +276,31 @@ def test_list_images_empty_and_missing_folder(tmp_path):
 )
 def test_is_image_file(name, expected):
     assert is_image_file(Path(name)) is expected
+
+
+@pytest.mark.parametrize("real_format", ["PNG", "GIF"])
+def test_wrong_suffix_is_read_by_content(tmp_path, real_format):
+    """A file named .jpg that holds a PNG or GIF (the web sets have these) still loads."""
+    img = Image.new("RGB", (12, 7), (200, 30, 30))
+    path = tmp_path / "photo.jpg"
+    img.save(path, format=real_format)
+    loaded = load_rgb(path)
+    assert loaded.rgb.shape == (7, 12, 3)
+    assert tuple(int(v) for v in loaded.rgb[3, 5]) == pytest.approx((200, 30, 30), abs=4)
+    assert core.images.image_size(path) == (12, 7)
+
+
+def test_image_size_swaps_for_exif_rotation(tmp_path):
+    img = Image.new("RGB", (40, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rotated.jpg"
+    img.save(path, exif=exif)
+    assert core.images.image_size(path) == (20, 40) == (load_rgb(path).width, load_rgb(path).height)
+
+
+def test_configurable_pixel_limit(tmp_path):
+    path = save(Image.new("RGB", (100, 50)), tmp_path / "big.png")
+    with pytest.raises(ImageLoadError, match="too large"):
+        load_rgb(path, max_pixels=4999)
+    assert load_rgb(path, max_pixels=5000).width == 100

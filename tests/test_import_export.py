@@ -55,7 +55,7 @@ def folder(tmp_path: Path) -> Path:
 def test_import_registers_images_and_boxes_once(folder, capsys):
     assert main(["import", "--images", str(folder)]) == 0
     out, err = capsys.readouterr()
-    assert "5 images found, 5 new" in out and "3 VOC files read" in out
+    assert "5 images found, 5 new" in out and "3 annotated" in out
     assert "broken.xml" in err and "malformed" in err
     assert "ünï cødé.xml" in err  # the clipped box is reported
     project = Project.open(Project.default_db_path(folder))
@@ -183,3 +183,28 @@ def test_untouched_shared_sets_export_their_original_coordinates(images, annotat
         assert [(o.name, o.box, o.difficult) for o in exported.objects] == [
             (o.name, o.box, o.difficult) for o in source.objects
         ], original
+
+
+def test_coco_export_imports_into_a_new_project(folder, tmp_path, capsys):
+    assert main(["import", "--images", str(folder)]) == 0
+    coco = tmp_path / "coco"
+    assert main(["export", "--project", str(folder), "--format", "coco", "--out", str(coco)]) == 0
+    second = tmp_path / "from coco.db"
+    argv = ["import", "--images", str(folder), "--project", str(second)]
+    assert main([*argv, "--coco", str(coco / "annotations.json")]) == 0
+    assert "5 images found, 5 new" in capsys.readouterr().out
+    with Project.open(Project.default_db_path(folder)) as a, Project.open(second) as b:
+        for row in a.images():
+            other = b.image_by_path(row.path)
+            assert [(x.class_name, x.box, x.difficult) for x in a.boxes(row.id)] == [
+                (x.class_name, x.box, x.difficult) for x in b.boxes(other.id)
+            ]
+
+
+def test_malformed_coco_is_one_line(folder, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    argv = ["import", "--images", str(folder), "--project", str(tmp_path / "p.db")]
+    assert main([*argv, "--coco", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.json" in err[0]
