@@ -169,7 +169,13 @@ def run_export(args: argparse.Namespace) -> int:
         project.close()
     for line in problems:
         print(f"salibox: skipped {line}", file=sys.stderr)
-    print(f"{args.format} export in {args.out}: {report}")
+    for line in report.warnings:
+        print(f"salibox: {line}", file=sys.stderr)
+    split = f", {report.train} train / {report.val} val" if args.format == "voc" else ""
+    print(
+        f"{args.format} export in {args.out}: {report.images} images, {report.objects} boxes, "
+        f"{report.classes} classes{split}"
+    )
     return 0
 
 
