@@ -65,7 +65,7 @@ GLOBAL = "*"
 def score_files(
     reader: ActivationReader,
     paths: Sequence[Path],
-    group_of: Callable[[int, int], object] | None = None,
+    labels: Sequence[str | None] | None = None,
     min_group: int = 10,
     batch_size: int = 16,
     literal: bool = False,
@@ -73,26 +73,27 @@ def score_files(
 ) -> SetScores:
     """Image scores of ``paths`` in two passes over the files.
 
-    Pass 1 adds every image to the reference of its group and to a global reference
-    (key :data:`GLOBAL`, the paper's one reference for the whole set); pass 2 scores each
-    image against its group's reference when that group has at least ``min_group``
-    images, else against the global one. A small group makes a poor reference: an image
-    alone in its group matches itself perfectly (measured on raccoon, whose images the
-    ImageNet head spreads over dozens of classes: Spearman with proposal IoU −0.08 with
-    every group kept, README).
+    Pass 1 builds references: one per user class from the labelled images (``labels``),
+    one per predicted class from the unlabelled ones (the paper's detection experiment,
+    before any labels exist), and a global one from every image (key :data:`GLOBAL`).
+    Pass 2 scores an unlabelled image against, in this order: the user class that most
+    labelled images predicted as its class carry; its predicted class's group if that has
+    at least ``min_group`` images; the global reference. A labelled image is scored
+    against its own class. A small group makes a poor reference: an image alone in its
+    group matches itself perfectly (raccoon, which the ImageNet head spreads over dozens
+    of classes: Spearman with proposal IoU −0.08 with every group kept; README).
 
     Args:
         reader: the backbone and its score layers.
         paths: image files.
-        group_of: ``(image index, predicted class) → group key``; default the predicted
-            class, as before any labels exist. ``None`` adds the image to the global
-            reference only.
-        min_group: smallest group that gets a reference of its own.
+        labels: per image, the user class of its accepted boxes, or ``None``.
+        min_group: smallest predicted-class group that gets a reference of its own.
         batch_size: images per forward pass.
         literal: the paper's sum-based threshold (see :mod:`core.image_score`).
         progress: called with the number of images done, in each of the two passes.
     """
     n = len(paths)
+    labels = list(labels) if labels is not None else [None] * n
     classes = np.full(n, -1, dtype=np.int64)
     confidence = np.full(n, np.nan)
     groups: list = [GLOBAL] * n
@@ -105,19 +106,22 @@ def score_files(
             classes[i], confidence[i] = cls, float(forward.confidence[j])
             one = {k: v[j : j + 1] for k, v in forward.activations.items()}
             references[GLOBAL].add(one)
-            key = group_of(i, cls) if group_of else cls
-            if key is not None and key != GLOBAL:
-                groups[i] = key
-                references.setdefault(key, Reference()).add(one)
+            groups[i] = labels[i] if labels[i] is not None else cls
+            references.setdefault(groups[i], Reference()).add(one)
         if progress:
             progress(len(indices))
-    references = {k: r for k, r in references.items() if k == GLOBAL or r.count >= min_group}
+    user_class = _majority_label(classes, labels)
+    keep = {k for k, r in references.items() if isinstance(k, str) or r.count >= min_group}
+    references = {k: r for k, r in references.items() if k in keep}
     scores = np.full(n, np.nan)
     empty = np.zeros(n, dtype=np.int64)
     for indices, x in _batches(reader, paths, batch_size, None):
         forward = reader(x)
         for j, i in enumerate(indices):
-            groups[i] = groups[i] if groups[i] in references else GLOBAL
+            if labels[i] is None:
+                groups[i] = next(
+                    k for k in (user_class.get(int(classes[i])), groups[i], GLOBAL) if k in keep
+                )
             result = score_activations(
                 {k: v[j : j + 1] for k, v in forward.activations.items()},
                 references[groups[i]],
@@ -127,6 +131,16 @@ def score_files(
         if progress:
             progress(len(indices))
     return SetScores(scores, classes, confidence, empty, groups, references, problems)
+
+
+def _majority_label(classes: np.ndarray, labels: list[str | None]) -> dict[int, str]:
+    """Predicted class → the user class most labelled images predicted as it carry."""
+    votes: dict[int, dict[str, int]] = {}
+    for cls, label in zip(classes, labels, strict=True):
+        if label is not None and cls >= 0:
+            tally = votes.setdefault(int(cls), {})
+            tally[label] = tally.get(label, 0) + 1
+    return {cls: max(tally, key=tally.__getitem__) for cls, tally in votes.items()}
 
 
 ORDERS = ("score-desc", "score-asc", "softmax", "random")

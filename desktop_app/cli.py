@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from core.backbones import BACKBONES, DEFAULT_BACKBONE, WeightsNotFoundError, load_backbone
@@ -16,9 +17,11 @@ from core.device import keep_freed_memory, pick_device
 from core.evaluation_runner import evaluate_proposer
 from core.exporter import FORMATS, export_project
 from core.formats.voc import AnnotationError
+from core.image_score_runner import ORDERS
 from core.images import ImageLoadError, is_image_file, list_images, load_rgb
 from core.importer import import_coco_file, import_folder
 from core.proposals import RECIPES, make_proposer
+from core.review_queue import add_pseudo_labels, empty_layer_share, order_rows, score_project
 from core.store.project import Project, StoreError
 
 PROG = "python main.py"
@@ -106,6 +109,32 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: IMAGES/.salibox/project.db)",
     )
 
+    score = sub.add_parser(
+        "score",
+        help="rank a project's images for review by image score",
+        description="Score every image of the project by how typical its chain of strong "
+        "activations is of its class (image score), store the scores and softmax "
+        "confidences, and print the review queue in the chosen order.",
+    )
+    score.add_argument("--project", type=Path, required=True, help="project database or folder")
+    score.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="score-desc",
+        help="score-desc: most typical first (fast accepts); score-asc: hardest first; "
+        "softmax: most confident first (the paper's baseline); random",
+    )
+    score.add_argument("--limit", type=int, default=20, help="images to list (20)")
+    score.add_argument(
+        "--pseudo-labels",
+        type=float,
+        metavar="ALPHA",
+        help="accept the top proposal of the best ALPHA fraction of each class's unlabelled "
+        "images as unverified training boxes",
+    )
+    score.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_model_options(score)
+
     exp = sub.add_parser(
         "export",
         help="write a project's accepted boxes as Pascal VOC, YOLO or COCO",
@@ -151,6 +180,60 @@ def run_import(args: argparse.Namespace) -> int:
         f"{db}: {report.images_found} images found, {report.images_added} new; "
         f"{report.annotations_read} annotated, {report.boxes_added} boxes imported"
     )
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    db = _project_path(args.project)
+    if not db.is_file():
+        raise CliError(f"{db}: no such project database")
+    if args.pseudo_labels is not None and not 0 < args.pseudo_labels <= 1:
+        raise CliError("--pseudo-labels takes a fraction in (0, 1]")
+    backbone = load_backbone(args.backbone, args.weights, pick_device(args.device))
+    with Project.open(db) as project:
+        total = 2 * project.count_images()
+        with tqdm(total=total, desc="score", unit="img", disable=None, file=sys.stderr) as bar:
+            scores = score_project(project, backbone, args.batch_size, progress=bar.update)
+        pseudo = 0
+        if args.pseudo_labels is not None:
+            proposer = make_proposer(backbone, "default")
+            pseudo = add_pseudo_labels(project, proposer, scores, args.pseudo_labels)
+    for line in scores.result.problems:
+        print(f"salibox: skipped {line}", file=sys.stderr)
+    result = scores.result
+    queue = [
+        {
+            "path": scores.rows[i].path,
+            "image_score": None if np.isnan(result.scores[i]) else round(result.scores[i], 4),
+            "confidence": None
+            if np.isnan(result.confidence[i])
+            else round(result.confidence[i], 4),
+            "reference": str(result.group[i]),
+        }
+        for i in order_rows(scores, args.order)
+    ]
+    figures = {
+        "images": len(scores.rows),
+        "scored": int(np.isfinite(result.scores).sum()),
+        "labelled": sum(label is not None for label in scores.labels),
+        "references": {str(k): r.count for k, r in result.references.items()},
+        "share_with_an_empty_layer": round(empty_layer_share(scores), 4),
+        "pseudo_labels_added": pseudo,
+        "order": args.order,
+        "queue": queue[: args.limit],
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(
+        f"{figures['scored']} of {figures['images']} images scored "
+        f"({figures['labelled']} labelled, {len(figures['references'])} references, "
+        f"{figures['share_with_an_empty_layer']:.1%} with an empty layer); "
+        f"{pseudo} pseudo-labels added"
+    )
+    for item in figures["queue"]:
+        score_text = "-" if item["image_score"] is None else f"{item['image_score']:.3f}"
+        print(f"{score_text:>9}  {item['confidence'] or 0:.2f}  {item['path']}")
     return 0
 
 
@@ -307,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "propose": run_propose,
             "evaluate": run_evaluate,
             "import": run_import,
+            "score": run_score,
             "export": run_export,
         }
         return commands[args.command](args)

@@ -1,0 +1,118 @@
+"""Scoring a project's images for the review queue, and pseudo-labels from the best ones."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.backbones import Backbone
+from core.image_score import ActivationReader
+from core.image_score_runner import Progress, SetScores, review_order, score_files
+from core.images import ImageLoadError, load_rgb
+from core.proposals import Proposer
+from core.store.project import ImageRow, Project
+
+#: Box states that make an image labelled for the image score.
+LABELLED_STATES = ("accepted", "edited")
+
+
+@dataclass
+class ProjectScores:
+    """Image scores of a project's images, in ``rows`` order (by path)."""
+
+    rows: list[ImageRow]
+    labels: list[str | None]
+    result: SetScores
+
+
+def score_project(
+    project: Project,
+    backbone: Backbone,
+    batch_size: int = 16,
+    min_group: int = 10,
+    progress: Progress | None = None,
+) -> ProjectScores:
+    """Score every image of ``project`` and store image score and softmax confidence.
+
+    An image with accepted or edited boxes of a verified person counts as labelled with
+    the class of its first such box; see :func:`core.image_score_runner.score_files` for
+    which reference each image is scored against.
+    """
+    rows = project.images(order_by="path")
+    labels = []
+    for row in rows:
+        boxes = [b for b in project.boxes(row.id, states=LABELLED_STATES) if b.verified]
+        labels.append(boxes[0].class_name if boxes else None)
+    paths = [project.root / row.path for row in rows]
+    result = score_files(
+        ActivationReader(backbone), paths, labels, min_group, batch_size, progress=progress
+    )
+    project.set_scores(
+        (row.id, float(s), float(c))
+        for row, s, c in zip(rows, result.scores, result.confidence, strict=True)
+        if math.isfinite(s)
+    )
+    return ProjectScores(rows, labels, result)
+
+
+def add_pseudo_labels(
+    project: Project, proposer: Proposer, scores: ProjectScores, alpha: float
+) -> int:
+    """Accept, as unverified training examples, the top proposal of the best ``alpha``
+    fraction (by image score) of each group's unlabelled images.
+
+    The boxes are stored with origin ``proposal``, state ``accepted`` and
+    ``verified=False``: not reviewed by a person, and exported as not verified. Their class
+    is the group's user class, or the predicted ImageNet class before any labels. Images
+    that already have boxes are skipped. Returns the number of boxes added.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must be in (0, 1], not {alpha}")
+    result = scores.result
+    by_group: dict = {}
+    for i, label in enumerate(scores.labels):
+        if label is None and math.isfinite(result.scores[i]):
+            by_group.setdefault(result.group[i], []).append(i)
+    added = 0
+    for members in by_group.values():
+        ranked = sorted(members, key=lambda i: -result.scores[i])
+        for i in ranked[: max(1, round(alpha * len(ranked)))]:
+            row = scores.rows[i]
+            if project.boxes(row.id):
+                continue
+            try:
+                image = load_rgb(project.root / row.path)
+            except ImageLoadError:
+                continue
+            (proposals,) = proposer.propose([image.rgb])
+            if not proposals.proposals:
+                continue
+            top = proposals.proposals[0]
+            group = result.group[i]
+            name = group if isinstance(group, str) and group != "*" else top.class_name
+            project.add_box(
+                row.id,
+                name,
+                top.box,
+                origin="proposal",
+                state="accepted",
+                confidence=top.confidence,
+                method=top.method,
+                verified=False,
+            )
+            added += 1
+    return added
+
+
+def order_rows(scores: ProjectScores, order: str, seed: int = 0) -> list[int]:
+    """Indices into ``scores.rows`` in review order (see ``review_order``)."""
+    result = scores.result
+    return [int(i) for i in review_order(result.scores, result.confidence, order, seed)]
+
+
+def empty_layer_share(scores: ProjectScores) -> float:
+    """Fraction of scored images with at least one layer floored at EPSILON."""
+    scored = np.isfinite(scores.result.scores)
+    return float((scores.result.empty_layers[scored] > 0).mean()) if scored.any() else 0.0
