@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from core.datasets import annotated_images
 from core.evaluation import match_image
 from core.formats.voc import read_voc
 from core.image_score import ActivationReader
-from core.image_score_runner import score_files
+from core.image_score_runner import image_batches, score_files
 from core.images import load_rgb
 from core.proposals import make_proposer
 
@@ -56,6 +57,14 @@ def top_ious(proposer, pairs) -> np.ndarray:
     return np.array(ious)
 
 
+def forward_seconds(reader: ActivationReader, paths) -> float:
+    """Seconds for one pass over ``paths``: decode, resize, forward with the score hooks."""
+    start = time.perf_counter()
+    for _, x in image_batches(reader, paths, 16, None):
+        reader(x)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -81,9 +90,13 @@ def main() -> None:
             "score (paper's literal threshold)": dict(literal=True),
         }
         confidence = None
+        timing = {}
         for label, options in variants.items():
             reader = ActivationReader(backbone, options.pop("layers", None))
+            start = time.perf_counter()
             result = score_files(reader, paths, **options)
+            timing.setdefault("score_seconds", time.perf_counter() - start)
+            timing.setdefault("one_pass_seconds", forward_seconds(reader, paths))
             confidence = result.confidence
             top, bottom = quartiles(result.scores, iou)
             rows[label] = {
@@ -99,12 +112,21 @@ def main() -> None:
             "corloc_bottom_quartile": bottom,
             "spearman_with_iou": spearman(confidence, iou),
         }
-        everything[name] = {"images": len(pairs), "corloc": float((iou > 0.5).mean()), **rows}
+        everything[name] = {
+            "images": len(pairs),
+            "corloc": float((iou > 0.5).mean()),
+            **{k: round(v, 2) for k, v in timing.items()},
+            **rows,
+        }
     if args.json:
         print(json.dumps(everything, indent=2))
         return
     for name, rows in everything.items():
-        print(f"\n{name}: {rows['images']} images, default CorLoc {rows['corloc']:.3f}")
+        print(
+            f"\n{name}: {rows['images']} images, default CorLoc {rows['corloc']:.3f}; "
+            f"scoring {rows['score_seconds']:.1f} s, "
+            f"one forward pass {rows['one_pass_seconds']:.1f} s"
+        )
         print(f"{'ordering':<36}{'top 25%':>9}{'bottom 25%':>12}{'Spearman':>10}{'empty':>7}")
         for label, f in rows.items():
             if isinstance(f, dict):

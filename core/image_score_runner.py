@@ -40,7 +40,7 @@ class SetScores:
     problems: list[str] = field(default_factory=list)
 
 
-def _batches(
+def image_batches(
     reader: ActivationReader, paths: Sequence[Path], batch_size: int, problems: list[str] | None
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """``(indices, normalised (B, 3, S, S) tensor)`` for the readable images, in order."""
@@ -99,7 +99,7 @@ def score_files(
     groups: list = [GLOBAL] * n
     references: dict = {GLOBAL: Reference()}
     problems: list[str] = []
-    for indices, x in _batches(reader, paths, batch_size, problems):
+    for indices, x in image_batches(reader, paths, batch_size, problems):
         forward = reader(x)
         for j, i in enumerate(indices):
             cls = int(forward.classes[j])
@@ -115,7 +115,7 @@ def score_files(
     references = {k: r for k, r in references.items() if k in keep}
     scores = np.full(n, np.nan)
     empty = np.zeros(n, dtype=np.int64)
-    for indices, x in _batches(reader, paths, batch_size, None):
+    for indices, x in image_batches(reader, paths, batch_size, None):
         forward = reader(x)
         for j, i in enumerate(indices):
             if labels[i] is None:
