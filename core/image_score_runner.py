@@ -117,17 +117,19 @@ def score_files(
     empty = np.zeros(n, dtype=np.int64)
     for indices, x in image_batches(reader, paths, batch_size, None):
         forward = reader(x)
+        by_reference: dict = {}
         for j, i in enumerate(indices):
             if labels[i] is None:
                 groups[i] = next(
                     k for k in (user_class.get(int(classes[i])), groups[i], GLOBAL) if k in keep
                 )
+            by_reference.setdefault(groups[i], []).append(j)
+        for key, rows in by_reference.items():
             result = score_activations(
-                {k: v[j : j + 1] for k, v in forward.activations.items()},
-                references[groups[i]],
-                literal,
+                {k: v[rows] for k, v in forward.activations.items()}, references[key], literal
             )
-            scores[i], empty[i] = float(result.scores[0]), int(result.empty_layers[0])
+            for j, score, layers in zip(rows, result.scores, result.empty_layers, strict=True):
+                scores[indices[j]], empty[indices[j]] = float(score), int(layers)
         if progress:
             progress(len(indices))
     return SetScores(scores, classes, confidence, empty, groups, references, problems)
