@@ -59,6 +59,14 @@ class Reference:
             batch = act.shape[0]
         self.count += batch
 
+    def remove(self, activations: dict[str, torch.Tensor]) -> None:
+        """Take back a batch that was added (the sums are additive)."""
+        batch = 0
+        for name, act in activations.items():
+            self.sums[name] = self.sums[name] - act.detach().double().sum(dim=0).cpu()
+            batch = act.shape[0]
+        self.count -= batch
+
     def thresholds(self, literal: bool = False) -> dict[str, float]:
         """``t^l = max(X^l / |𝓘|) / 2`` per layer (``max(X^l) / 2`` when ``literal``)."""
         scale = 1.0 if literal else 1.0 / max(self.count, 1)

@@ -62,6 +62,104 @@ def image_batches(
 GLOBAL = "*"
 
 
+@dataclass
+class ReferenceBank:
+    """Every reference of a set of images, kept between runs so that new labels update it.
+
+    Attributes:
+        references: group key → :class:`Reference`: a user class name (labelled images),
+            a predicted class index (unlabelled images) and :data:`GLOBAL` (every image).
+        members: image key (its path) → ``(group key, predicted class)`` it was added with.
+        signature: what the sums depend on (backbone, layers, input size); a bank with
+            another signature is not reused.
+    """
+
+    references: dict = field(default_factory=lambda: {GLOBAL: Reference()})
+    members: dict[str, tuple] = field(default_factory=dict)
+    signature: str = ""
+
+    def save(self, path: Path) -> None:
+        """Write the bank with ``torch.save`` (tensors, strings and numbers only)."""
+        state = {
+            "signature": self.signature,
+            "members": {k: [json_key(g), c] for k, (g, c) in self.members.items()},
+            "references": {
+                json_key(k): {"count": r.count, "sums": r.sums} for k, r in self.references.items()
+            },
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, signature: str) -> ReferenceBank:
+        """The bank saved at ``path``, or an empty one if there is none or it does not match."""
+        if not path.is_file():
+            return cls(signature=signature)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError):
+            return cls(signature=signature)
+        if state.get("signature") != signature:
+            return cls(signature=signature)
+        refs = {
+            from_json_key(k): Reference(sums=v["sums"], count=v["count"])
+            for k, v in state["references"].items()
+        }
+        members = {k: (from_json_key(v[0]), int(v[1])) for k, v in state["members"].items()}
+        return cls(refs, members, signature)
+
+    def update(
+        self,
+        reader: ActivationReader,
+        paths: Sequence[Path],
+        labels: Sequence[str | None],
+        batch_size: int,
+        problems: list[str],
+        progress: Progress | None = None,
+    ) -> int:
+        """Bring the references up to date with ``labels``; returns images read.
+
+        Only images that are new, or whose label changed, are read: each is taken out of
+        the group it was in and added to its new one. If an image of the bank is no longer
+        in ``paths`` the bank is rebuilt from every image.
+        """
+        keys = [str(p) for p in paths]
+        if not set(self.members) <= set(keys):
+            self.references, self.members = {GLOBAL: Reference()}, {}
+        stale = [
+            i
+            for i, key in enumerate(keys)
+            if key not in self.members
+            or (labels[i] or self.members[key][1]) != self.members[key][0]
+        ]
+        for indices, x in image_batches(reader, [paths[i] for i in stale], batch_size, problems):
+            forward = reader(x)
+            for j, k in enumerate(indices):
+                i = stale[k]
+                one = {name: act[j : j + 1] for name, act in forward.activations.items()}
+                if keys[i] in self.members:
+                    self.references[self.members[keys[i]][0]].remove(one)
+                    self.references[GLOBAL].remove(one)
+                cls = int(forward.classes[j])
+                group = labels[i] if labels[i] is not None else cls
+                self.references.setdefault(group, Reference()).add(one)
+                self.references[GLOBAL].add(one)
+                self.members[keys[i]] = (group, cls)
+            if progress:
+                progress(len(indices))
+        return len(stale)
+
+
+def json_key(key) -> str:
+    """A group key as a string: predicted classes as ``#<index>``, names as they are."""
+    return f"#{key}" if isinstance(key, int) else str(key)
+
+
+def from_json_key(text: str):
+    return int(text[1:]) if text.startswith("#") else text
+
+
 def score_files(
     reader: ActivationReader,
     paths: Sequence[Path],
@@ -70,15 +168,17 @@ def score_files(
     batch_size: int = 16,
     literal: bool = False,
     progress: Progress | None = None,
+    bank: ReferenceBank | None = None,
 ) -> SetScores:
-    """Image scores of ``paths`` in two passes over the files.
+    """Image scores of ``paths``: at most two passes over the files.
 
-    Pass 1 builds references: one per user class from the labelled images (``labels``),
-    one per predicted class from the unlabelled ones (the paper's detection experiment,
-    before any labels exist), and a global one from every image (key :data:`GLOBAL`).
-    Pass 2 scores an unlabelled image against, in this order: the user class that most
-    labelled images predicted as its class carry; its predicted class's group if that has
-    at least ``min_group`` images; the global reference. A labelled image is scored
+    Pass 1 (:meth:`ReferenceBank.update`) builds references: one per user class from the
+    labelled images (``labels``), one per predicted class from the unlabelled ones (the
+    paper's detection experiment, before any labels exist), and a global one from every
+    image (key :data:`GLOBAL`); with a saved ``bank`` it reads only new or relabelled
+    images. Pass 2 scores an unlabelled image against, in this order: the user class that
+    most labelled images predicted as its class carry; its predicted class's group if that
+    has at least ``min_group`` images; the global reference. A labelled image is scored
     against its own class. A small group makes a poor reference: an image alone in its
     group matches itself perfectly (raccoon, which the ImageNet head spreads over dozens
     of classes: Spearman with proposal IoU −0.08 with every group kept; README).
@@ -90,39 +190,36 @@ def score_files(
         min_group: smallest predicted-class group that gets a reference of its own.
         batch_size: images per forward pass.
         literal: the paper's sum-based threshold (see :mod:`core.image_score`).
-        progress: called with the number of images done, in each of the two passes.
+        progress: called with the number of images done, in each pass.
+        bank: references from an earlier run, updated in place (a new one by default).
     """
     n = len(paths)
     labels = list(labels) if labels is not None else [None] * n
+    bank = bank if bank is not None else ReferenceBank()
+    problems: list[str] = []
+    bank.update(reader, paths, labels, batch_size, problems, progress)
+    members = [bank.members.get(str(p)) for p in paths]
+    user_class = _majority_label(
+        np.array([m[1] if m else -1 for m in members], dtype=np.int64), labels
+    )
+    references = {
+        k: r
+        for k, r in bank.references.items()
+        if r.count > 0 and (isinstance(k, str) or r.count >= min_group)
+    }
     classes = np.full(n, -1, dtype=np.int64)
     confidence = np.full(n, np.nan)
     groups: list = [GLOBAL] * n
-    references: dict = {GLOBAL: Reference()}
-    problems: list[str] = []
-    for indices, x in image_batches(reader, paths, batch_size, problems):
-        forward = reader(x)
-        for j, i in enumerate(indices):
-            cls = int(forward.classes[j])
-            classes[i], confidence[i] = cls, float(forward.confidence[j])
-            one = {k: v[j : j + 1] for k, v in forward.activations.items()}
-            references[GLOBAL].add(one)
-            groups[i] = labels[i] if labels[i] is not None else cls
-            references.setdefault(groups[i], Reference()).add(one)
-        if progress:
-            progress(len(indices))
-    user_class = _majority_label(classes, labels)
-    keep = {k for k, r in references.items() if isinstance(k, str) or r.count >= min_group}
-    references = {k: r for k, r in references.items() if k in keep}
     scores = np.full(n, np.nan)
     empty = np.zeros(n, dtype=np.int64)
-    for indices, x in image_batches(reader, paths, batch_size, None):
+    for indices, x in image_batches(reader, paths, batch_size, problems):
         forward = reader(x)
         by_reference: dict = {}
         for j, i in enumerate(indices):
-            if labels[i] is None:
-                groups[i] = next(
-                    k for k in (user_class.get(int(classes[i])), groups[i], GLOBAL) if k in keep
-                )
+            classes[i], confidence[i] = int(forward.classes[j]), float(forward.confidence[j])
+            own = labels[i] if labels[i] is not None else int(classes[i])
+            candidates = (own,) if labels[i] is not None else (user_class.get(own), own)
+            groups[i] = next((k for k in candidates if k in references), GLOBAL)
             by_reference.setdefault(groups[i], []).append(j)
         for key, rows in by_reference.items():
             result = score_activations(
@@ -132,6 +229,7 @@ def score_files(
                 scores[indices[j]], empty[indices[j]] = float(score), int(layers)
         if progress:
             progress(len(indices))
+    problems = list(dict.fromkeys(problems))
     return SetScores(scores, classes, confidence, empty, groups, references, problems)
 
 

@@ -9,7 +9,13 @@ import numpy as np
 
 from core.backbones import Backbone
 from core.image_score import ActivationReader
-from core.image_score_runner import Progress, SetScores, review_order, score_files
+from core.image_score_runner import (
+    Progress,
+    ReferenceBank,
+    SetScores,
+    review_order,
+    score_files,
+)
 from core.images import ImageLoadError, load_rgb
 from core.proposals import Proposer
 from core.store.project import ImageRow, Project
@@ -38,7 +44,9 @@ def score_project(
 
     An image with accepted or edited boxes of a verified person counts as labelled with
     the class of its first such box; see :func:`core.image_score_runner.score_files` for
-    which reference each image is scored against.
+    which reference each image is scored against. The references are kept beside the
+    database (``<db name>.references-<backbone>.pt``), so a later run reads only new or
+    relabelled images in its first pass.
     """
     rows = project.images(order_by="path")
     labels = []
@@ -46,9 +54,13 @@ def score_project(
         boxes = [b for b in project.boxes(row.id, states=LABELLED_STATES) if b.verified]
         labels.append(boxes[0].class_name if boxes else None)
     paths = [project.root / row.path for row in rows]
-    result = score_files(
-        ActivationReader(backbone), paths, labels, min_group, batch_size, progress=progress
-    )
+    reader = ActivationReader(backbone)
+    db = project.db_path
+    bank_path = db.with_name(f"{db.stem}.references-{backbone.name}.pt")
+    signature = f"{backbone.name}|{backbone.input_size}|{','.join(reader.layers)}"
+    bank = ReferenceBank.load(bank_path, signature)
+    result = score_files(reader, paths, labels, min_group, batch_size, progress=progress, bank=bank)
+    bank.save(bank_path)
     project.set_scores(
         (row.id, float(s), float(c))
         for row, s, c in zip(rows, result.scores, result.confidence, strict=True)

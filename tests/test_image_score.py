@@ -196,3 +196,30 @@ def test_score_command_stores_scores_and_unverified_pseudo_labels(tmp_path, caps
     assert main(["export", "--project", str(folder), "--format", "voc", "--out", str(out)]) == 0
     for xml in (out / "Annotations").glob("*.xml"):
         assert not read_voc(xml).verified
+
+
+def test_saved_bank_updates_only_relabelled_images_and_matches_a_fresh_run(tmp_path):
+    from core.image_score_runner import ReferenceBank
+
+    reader = ActivationReader(tiny_backbone())
+    rng = np.random.default_rng(2)
+    images = [square(int(rng.integers(0, 2)), *rng.integers(0, 10, 2)) for _ in range(12)]
+    paths = save_all(tmp_path, images)
+    labels: list[str | None] = [None] * 12
+    bank = ReferenceBank(signature="tiny")
+    first = score_files(reader, paths, labels, min_group=3, bank=bank)
+    bank_file = tmp_path / "bank.pt"
+    bank.save(bank_file)
+
+    again = ReferenceBank.load(bank_file, "tiny")
+    assert again.update(reader, paths, labels, 4, []) == 0  # nothing new: no image read
+    labels[0] = labels[5] = "thing"
+    assert again.update(reader, paths, labels, 4, []) == 2  # only the relabelled ones
+    incremental = score_files(reader, paths, labels, min_group=3, bank=again)
+    fresh = score_files(reader, paths, labels, min_group=3)
+    np.testing.assert_allclose(incremental.scores, fresh.scores, rtol=1e-9)
+    assert incremental.references["thing"].count == 2
+    assert not np.allclose(first.scores, fresh.scores)  # the labels did change references
+
+    assert ReferenceBank.load(bank_file, "other backbone").members == {}
+    assert ReferenceBank.load(tmp_path / "missing.pt", "tiny").members == {}
