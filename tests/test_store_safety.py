@@ -26,13 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def folder(tmp_path):
-    path = tmp_path / "images"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def db(folder):
     """A closed project with one image and one accepted box."""
     path = Project.default_db_path(folder)
