@@ -112,18 +112,22 @@ def resize_for_network(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 class Proposer:
-    """Runs one recipe with one backbone on batches of RGB images."""
+    """Runs one recipe with one backbone on batches of RGB images.
 
-    def __init__(self, backbone: Backbone, recipe: Recipe | str = DEFAULT_RECIPE) -> None:
-        self.name = recipe if isinstance(recipe, str) else "custom"
+    Args:
+        backbone: the classifier.
+        recipe: a :class:`Recipe` or the name of one in :data:`RECIPES`.
+        name: the method name proposals carry (the recipe's name by default).
+    """
+
+    def __init__(
+        self, backbone: Backbone, recipe: Recipe | str = DEFAULT_RECIPE, name: str | None = None
+    ) -> None:
+        self.name = name or (recipe if isinstance(recipe, str) else "custom")
         self.recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
         self.backbone = backbone
         method_cls = METHODS[self.recipe.maps]
         self.method = method_cls(backbone, smooth=self.recipe.smooth, **self.recipe.map_options)
-
-    def with_name(self, name: str) -> Proposer:
-        self.name = name
-        return self
 
     def tensor(self, resized: list[np.ndarray]) -> torch.Tensor:
         """``(S, S, 3)`` uint8 images → normalised ``(B, 3, S, S)`` float32 on the device."""
@@ -179,4 +183,4 @@ def make_proposer(backbone: Backbone, name: str, **overrides) -> Proposer:
     if name not in RECIPES:
         raise KeyError(f"unknown method {name!r}; choose one of {', '.join(RECIPES)}")
     recipe = replace(RECIPES[name], **overrides) if overrides else RECIPES[name]
-    return Proposer(backbone, recipe).with_name(name)
+    return Proposer(backbone, recipe, name)
