@@ -37,6 +37,15 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--input-size", type=int, help="side of the square network input in pixels")
 
 
+def _add_gradcam_layer(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gradcam-layer",
+        metavar="NAME",
+        help="module of the backbone's features that gradcam explains (default: the last "
+        "conv output), e.g. net._blocks.10 for efficientnet_lite0",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -55,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     propose.add_argument("--method", default="default", help=f"one of: {methods}")
     propose.add_argument("--json", action="store_true", help="print one JSON document")
     _add_model_options(propose)
+    _add_gradcam_layer(propose)
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -78,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="use only the first N images")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _add_model_options(evaluate)
+    _add_gradcam_layer(evaluate)
     imp = sub.add_parser(
         "import",
         help="add a folder of images (and their VOC boxes) to a project",

@@ -25,7 +25,11 @@ def proposer_from_args(args: argparse.Namespace, method: str):
     if args.batch_size < 1:
         raise CliError("--batch-size must be at least 1")
     backbone = load_backbone(args.backbone, args.weights, pick_device(args.device))
-    overrides = {"input_size": args.input_size} if args.input_size else {}
+    overrides: dict = {"input_size": args.input_size} if args.input_size else {}
+    if args.gradcam_layer is not None:
+        if RECIPES[method].maps != "gradcam":
+            raise CliError(f"--gradcam-layer needs the gradcam method, not {method}")
+        overrides["map_options"] = {"layer": args.gradcam_layer}
     return make_proposer(backbone, method, **overrides)
 
 

@@ -57,6 +57,8 @@ def run_score(args: argparse.Namespace) -> int:
     if args.pseudo_labels is not None and not 0 < args.pseudo_labels <= 1:
         raise CliError("--pseudo-labels takes a fraction in (0, 1]")
     backbone = load_backbone(args.backbone, args.weights, pick_device(args.device))
+    if args.input_size:
+        backbone.input_size = args.input_size
     with Project.open(db) as project:
         total = 2 * project.count_images()
         with tqdm(total=total, desc="score", unit="img", disable=None, file=sys.stderr) as bar:

@@ -58,6 +58,8 @@ def test_propose_skips_a_damaged_image_with_one_line(cat_folder, capsys):
         (["propose", "does/not/exist.jpg"], "no such file"),
         (["propose", ".", "--method", "nonsense"], "unknown method"),
         (["evaluate", "--images", "does/not/exist"], "not a folder"),
+        (["propose", ".", "--method", "gradcam", "--gradcam-layer", "nope"], "no layer 'nope'"),
+        (["propose", ".", "--method", "cam", "--gradcam-layer", "net._blocks.3"], "needs the"),
         pytest.param(
             ["propose", ".", "--device", "cuda:7"],
             "CUDA is not available",
@@ -77,6 +79,13 @@ def test_missing_torchvision_weights_name_the_file(cat_folder, capsys, monkeypat
     assert main(["propose", str(cat_folder), "--backbone", "resnet50"]) == 2
     err = capsys.readouterr().err
     assert "resnet50-" in err and ".pth" in err and "empty torch home" in err
+
+
+def test_gradcam_on_an_inner_layer(cat_folder, capsys):
+    argv = ["propose", str(cat_folder), "--json", "--method", "gradcam"]
+    assert main([*argv, "--gradcam-layer", "net._blocks.10"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["proposals"][0]["method"] == "gradcam"
 
 
 def test_evaluate_json_has_default_first(cat_folder, capsys):
