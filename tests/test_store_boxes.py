@@ -204,3 +204,17 @@ def test_coordinates_round_trip_exactly(project, xs, ys):
     box = (min(xs), min(ys), max(xs), max(ys))
     bid = project.add_box(iid, "cat", box)
     assert next(r.box for r in project.boxes(iid) if r.id == bid) == box
+
+
+def test_restore_box_undoes_changes_and_deletion(project):
+    image = image_id(project, "a.jpg")
+    box_id = project.add_box(image, "cat", (1, 2, 30, 40), origin="proposal", state="proposed")
+    (before,) = project.boxes(image)
+    project.edit_box(box_id, (5, 5, 20, 20), class_name="dog")
+    project.restore_box(before)
+    assert project.boxes(image) == [before]
+    project.delete_box(box_id)
+    assert project.boxes(image) == []
+    project.restore_box(before)
+    assert project.boxes(image) == [before]  # same id, same fields
+    assert project.events(limit=1)[0]["action"] == "restore"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.store.models import ORIGINS, STATES, Box, Event, Image, LabelClass
-from core.store.rows import choice, clean_class_name, coordinates
+from core.store.rows import BoxRow, choice, clean_class_name, coordinates
 
 
 def class_id(s: Session, name: str) -> int:
@@ -126,6 +126,27 @@ def edit(s: Session, box_id: int, coords: Sequence[float] | None, class_name: st
     box.state = "accepted" if box.origin == "human" else "edited"
     box.verified = True
     _log(s, box, "edit", {"before": before, "after": _detail(box, name)})
+
+
+def restore(s: Session, row: BoxRow) -> None:
+    """Put a box back exactly as ``row`` describes it, under the same id, whether it was
+    changed or deleted since (undo and redo); logged as ``restore``."""
+    label = class_id(s, clean_class_name(row.class_name))
+    box = s.get(Box, row.id)
+    if box is None:
+        if s.get(Image, row.image_id) is None:
+            raise KeyError(f"no image with id {row.image_id}")
+        box = Box(id=row.id, image_id=row.image_id, class_id=label)
+    box.class_id = label
+    box.x1, box.y1, box.x2, box.y2 = coordinates(row.box)
+    box.origin = choice(row.origin, ORIGINS, "origin")
+    box.state = choice(row.state, STATES, "state")
+    box.confidence, box.method = row.confidence, row.method
+    box.difficult, box.truncated, box.occluded = row.difficult, row.truncated, row.occluded
+    box.pose, box.verified = row.pose, row.verified
+    s.add(box)
+    s.flush()
+    _log(s, box, "restore", _detail(box, row.class_name))
 
 
 def delete(s: Session, box_id: int) -> None:

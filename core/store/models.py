@@ -163,7 +163,8 @@ class TrainingRun(Base):
 
 
 class Event(Base):
-    """One review action: ``accept``, ``reject``, ``edit``, ``add``, ``delete`` or ``import``.
+    """One review action: ``accept``, ``reject``, ``edit``, ``add``, ``delete``, ``import`` or
+    ``restore`` (undo, redo).
 
     ``box_id`` is a plain number, not a foreign key, so the log still names a box after it
     was deleted; ``detail`` holds what changed (see :mod:`core.store.boxes`).

@@ -348,6 +348,12 @@ class Project:
         with self._session(write=True) as s:
             box_changes.delete(s, box_id)
 
+    def restore_box(self, row: BoxRow) -> None:
+        """Put a box back as ``row`` (an earlier :meth:`boxes` result) describes it, under
+        its id, even if it was deleted since: what undo and redo use."""
+        with self._session(write=True) as s:
+            box_changes.restore(s, row)
+
     def boxes(self, image_id: int, states: Iterable[str] | None = None) -> list[BoxRow]:
         """The boxes of an image in creation order, optionally only those in ``states``."""
         query = queries.boxes(image_id, states)
