@@ -1,4 +1,6 @@
-"""SaliBox: `python main.py` starts the app; `python main.py SUBCOMMAND` runs headless."""
+"""SaliBox: `python main.py [FOLDER_OR_PROJECT]` starts the app;
+`python main.py SUBCOMMAND` runs headless.
+"""
 
 import sys
 

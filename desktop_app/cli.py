@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="SaliBox proposes bounding boxes from what a pretrained classifier "
-        "looks at. Each subcommand runs headless; see COMMAND --help.",
+        "looks at. Without a subcommand (or with a folder or project file) it starts the "
+        "desktop app; each subcommand runs headless: see COMMAND --help.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     methods = ", ".join(RECIPES)
@@ -155,15 +156,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = ("propose", "evaluate", "import", "score", "export")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a subcommand; returns the process exit status."""
+    """Start the desktop app (no arguments, or a folder or project file), or run a
+    subcommand; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    keep_freed_memory()
+    if len(argv) <= 1 and not (argv and (argv[0] in COMMANDS or argv[0].startswith("-"))):
+        from desktop_app.app import run  # Qt is loaded only for the app
+
+        return run(argv[0] if argv else None)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        print("\nThe desktop app is not built yet: use a subcommand.", file=sys.stderr)
         return 0
-    keep_freed_memory()
     try:
         commands = {
             "propose": run_propose,

@@ -1,0 +1,297 @@
+"""The review controller: the window's intents become store changes, and store rows views.
+
+Data flows one way: file → (worker) proposals and maps → store rows → widgets. Every edit
+goes to the store first (committed when the call returns), then onto the undo stack, then
+back to the widgets from the store, so the screen always shows what is saved.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QUndoStack
+
+from core.images import ImageLoadError, load_rgb
+from core.store import BoxRow, ImageRow, Project
+from desktop_app.undo import BoxCommand
+from ui.box_view import BoxView
+from ui.canvas import Canvas
+from ui.image_list import ImageListRow
+from ui.main_window import MainWindow
+
+#: Statuses of images that still need a person's review.
+NEEDS_REVIEW = ("new", "proposed", "in_review")
+#: How many images after the current one the worker proposes first.
+LOOKAHEAD = 8
+DEFAULT_CLASS = "object"
+
+
+def box_view(row: BoxRow) -> BoxView:
+    return BoxView(row.id, row.box, row.class_name, row.origin, row.state, row.confidence)
+
+
+def list_row(row: ImageRow) -> ImageListRow:
+    return ImageListRow(
+        row.id, row.path, row.status, row.box_count, row.image_score, row.confidence
+    )
+
+
+class Controller(QObject):
+    """Connects one open project to the main window, its canvas and the proposal worker.
+
+    Args:
+        project: the open store.
+        window: the main window (ui, no torch).
+        canvas: the box canvas installed in the window.
+        saliency: ``image id → (h, w) float map or None``, the worker's map cache.
+        prioritize: called with the ids of the current and next images, so the worker
+            proposes them first.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        window: MainWindow,
+        canvas: Canvas,
+        saliency: Callable[[int], object] | None = None,
+        prioritize: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        super().__init__(window)
+        self.project = project
+        self.window = window
+        self.canvas = canvas
+        self.saliency = saliency or (lambda _id: None)
+        self.prioritize = prioritize or (lambda _ids: None)
+        self.undo_stack = QUndoStack(self)
+        self.rows: list[ImageRow] = []
+        self.index = -1
+        self.order = ("path", False)
+        self.status_filter: str | None = None
+        self._job_started: dict[str, float] = {}
+        self._connect()
+        canvas.set_heatmap_visible(window.heatmap_box.isChecked())
+        canvas.set_heatmap_opacity(window.opacity_slider.value() / 100)
+        self.window.set_classes(self.project.classes() or [DEFAULT_CLASS])
+        self.reload_list()
+        if self.rows:
+            self.show_index(0)
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        w, c = self.window, self.canvas
+        pairs = [
+            (w.navigate_requested, lambda step: self.show_index(self.index + step)),
+            (w.next_unreviewed_requested, self.next_unreviewed),
+            (w.image_activated, self.show_image_id),
+            (w.accept_requested, self.accept),
+            (w.reject_requested, self.reject),
+            (w.draw_requested, c.start_drawing),
+            (w.undo_requested, self.undo_stack.undo),
+            (w.redo_requested, self.undo_stack.redo),
+            (w.class_chosen, self.set_class),
+            (w.sort_requested, self.sort),
+            (w.filter_requested, self.filter),
+            (w.save_requested, lambda: w.statusBar().showMessage("Every change is saved", 3000)),
+            (w.heatmap_toggled, c.set_heatmap_visible),
+            (w.heatmap_opacity_changed, c.set_heatmap_opacity),
+            (c.box_drawn, self.add_drawn_box),
+            (c.box_changed, self.move_box),
+            (c.delete_requested, self.delete_box),
+        ]
+        self._connections = [signal.connect(slot) for signal, slot in pairs]
+
+    def disconnect_all(self) -> None:
+        """Detach from the window and canvas (before another project is opened)."""
+        for connection in self._connections:
+            QObject.disconnect(connection)
+        self._connections = []
+
+    # --- the image list -------------------------------------------------------------------
+
+    def reload_list(self) -> None:
+        """Query the images in the current order and filter; keep the current image."""
+        current = self.current_id()
+        key, descending = self.order
+        self.rows = self.project.images(
+            status=self.status_filter, order_by=key, descending=descending
+        )
+        self.window.image_model.set_rows([list_row(r) for r in self.rows])
+        ids = [r.id for r in self.rows]
+        self.index = ids.index(current) if current in ids else (0 if ids else -1)
+        self._update_position()
+
+    def sort(self, key: str, descending: bool) -> None:
+        self.order = (key, descending)
+        self.reload_list()
+
+    def filter(self, status: str | None) -> None:
+        self.status_filter = status
+        self.reload_list()
+        if self.rows:
+            self.show_index(self.index)
+
+    def current_id(self) -> int | None:
+        return self.rows[self.index].id if 0 <= self.index < len(self.rows) else None
+
+    def _update_position(self) -> None:
+        reviewed = self.project.count_images("done")
+        total = len(self.rows)
+        self.window.set_position(self.index + 1 if total else 0, total, reviewed)
+
+    # --- showing an image -----------------------------------------------------------------
+
+    def show_index(self, index: int) -> None:
+        """Show the image at ``index`` of the list (clamped), with what is already known."""
+        if not self.rows:
+            return
+        self.index = max(0, min(index, len(self.rows) - 1))
+        row = self.rows[self.index]
+        try:
+            self.canvas.set_image(load_rgb(self.project.root / row.path).rgb)
+        except ImageLoadError as exc:
+            self.window.show_error(str(exc))
+        self.refresh(row.id)
+        self.canvas.set_heatmap(self.saliency(row.id))
+        self.window.select_image(row.id)
+        self._update_position()
+        ahead = [r.id for r in self.rows[self.index : self.index + LOOKAHEAD]]
+        self.prioritize(ahead)
+
+    def show_image_id(self, image_id: int) -> None:
+        ids = [r.id for r in self.rows]
+        if image_id in ids:
+            self.show_index(ids.index(image_id))
+
+    def next_unreviewed(self) -> None:
+        for step in range(1, len(self.rows) + 1):
+            i = (self.index + step) % len(self.rows)
+            if self.project.image(self.rows[i].id).status in NEEDS_REVIEW:
+                self.show_index(i)
+                return
+        self.window.statusBar().showMessage("Every image is reviewed", 3000)
+
+    def refresh(self, image_id: int) -> None:
+        """Redraw the boxes of ``image_id`` (if shown) and its list row, from the store."""
+        row = self.project.image(image_id)
+        ids = [r.id for r in self.rows]
+        if image_id in ids:
+            self.rows[ids.index(image_id)] = row
+            self.window.image_model.update_row(list_row(row))
+        if image_id == self.current_id():
+            selected = self.canvas.selected_id()
+            self.canvas.set_boxes([box_view(b) for b in self.project.boxes(image_id)])
+            self.canvas.select(selected)
+        self._update_position()
+
+    def proposals_ready(self, image_id: int) -> None:
+        """The worker stored proposals (and a map) for ``image_id``."""
+        self.refresh(image_id)
+        if image_id == self.current_id():
+            self.canvas.set_heatmap(self.saliency(image_id))
+
+    def job_progress(self, label: str, done: int, total: int) -> None:
+        """Show a worker job's progress with an ETA; hide it when finished."""
+        if total <= 0 or done >= total:
+            self._job_started.pop(label, None)
+            self.window.set_job(None)
+            return
+        started = self._job_started.setdefault(label, time.monotonic())
+        elapsed = time.monotonic() - started
+        eta = elapsed / done * (total - done) if done else None
+        self.window.set_job(label, done, total, eta)
+
+    # --- edits: store first, then the undo stack, then the view ---------------------------
+
+    def _box(self, box_id: int) -> BoxRow | None:
+        image_id = self.current_id()
+        if image_id is None:
+            return None
+        return next((b for b in self.project.boxes(image_id) if b.id == box_id), None)
+
+    def _record(self, text: str, before: BoxRow | None, after: BoxRow | None) -> None:
+        self.undo_stack.push(BoxCommand(self.project, text, before, after, self._changed))
+
+    def _changed(self, image_id: int) -> None:
+        self._update_status(image_id)
+        self.refresh(image_id)
+
+    def _update_status(self, image_id: int) -> None:
+        """``done`` when no proposal is left to review, ``in_review`` while some are,
+        ``proposed`` when none is reviewed (after an undo); unchanged without boxes."""
+        boxes = self.project.boxes(image_id)
+        pending = any(b.state == "proposed" for b in boxes)
+        reviewed = any(b.state != "proposed" for b in boxes)
+        status = {
+            (True, True): "in_review",
+            (False, True): "done",
+            (True, False): "proposed",
+        }.get((pending, reviewed))
+        if status and self.project.image(image_id).status != status:
+            self.project.set_status(image_id, status)
+
+    def _review(self, box_ids: list[int], act: Callable[[int], None], text: str) -> None:
+        image_id = self.current_id()
+        if image_id is None or not box_ids:
+            return
+        self.undo_stack.beginMacro(text)
+        for box_id in box_ids:
+            before = self._box(box_id)
+            act(box_id)
+            self._record(text, before, self._box(box_id))
+        self.undo_stack.endMacro()
+        self._changed(image_id)
+
+    def accept(self, every: bool = False) -> None:
+        """Accept the selected box, or with ``every`` all proposals of the image."""
+        image_id = self.current_id()
+        if image_id is None:
+            return
+        if every:
+            ids = [b.id for b in self.project.boxes(image_id, states=["proposed"])]
+        else:
+            ids = [i for i in [self.canvas.selected_id()] if i is not None]
+        self._review(ids, self.project.accept_box, "accept")
+
+    def reject(self) -> None:
+        selected = self.canvas.selected_id()
+        self._review([selected] if selected is not None else [], self.project.reject_box, "reject")
+
+    def add_drawn_box(self, box: tuple[float, float, float, float]) -> None:
+        image_id = self.current_id()
+        if image_id is None:
+            return
+        name = self.window.current_class() or DEFAULT_CLASS
+        box_id = self.project.add_box(image_id, name, box, origin="human", state="accepted")
+        self._record("draw", None, self._box(box_id))
+        self._changed(image_id)
+        self.canvas.select(box_id)
+
+    def move_box(self, box_id: int, box: tuple[float, float, float, float]) -> None:
+        before = self._box(box_id)
+        if before is None:
+            return
+        self.project.edit_box(box_id, box=box)
+        self._record("edit", before, self._box(box_id))
+        self._changed(before.image_id)
+
+    def delete_box(self, box_id: int) -> None:
+        before = self._box(box_id)
+        if before is None:
+            return
+        self.project.delete_box(box_id)
+        self._record("delete", before, None)
+        self._changed(before.image_id)
+
+    def set_class(self, name: str) -> None:
+        """Give the selected box class ``name`` (new boxes get it too)."""
+        selected = self.canvas.selected_id()
+        before = self._box(selected) if selected is not None else None
+        if before is None or before.class_name == name:
+            return
+        self.project.edit_box(before.id, class_name=name)
+        self._record("class", before, self._box(before.id))
+        self.window.set_classes(self.project.classes())
+        self._changed(before.image_id)

@@ -1,0 +1,175 @@
+"""The review loop through real widgets: after each step the database holds what the
+screen shows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QSettings, Qt
+
+from core.store import Project
+from desktop_app.controller import Controller
+from ui.canvas import Canvas
+from ui.main_window import MainWindow
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path):
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
+
+
+@pytest.fixture
+def project(tmp_path):
+    folder = tmp_path / "photos ✓"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png", "c.png"):
+        Image.fromarray(rng.integers(0, 255, (120, 200, 3), dtype=np.uint8)).save(folder / name)
+    with Project.open(Project.default_db_path(folder), folder) as opened:
+        opened.register_images(["a.png", "b.png", "c.png"])
+        first = opened.image_by_path("a.png").id
+        opened.add_box(
+            first,
+            "cat",
+            (20, 20, 80, 70),
+            origin="proposal",
+            state="proposed",
+            confidence=0.9,
+            method="default",
+        )
+        opened.ensure_class("dog")
+        yield opened
+
+
+@pytest.fixture
+def app(qtbot, project):
+    window = MainWindow()
+    canvas = Canvas()
+    window.set_canvas(canvas)
+    qtbot.addWidget(window)
+    window.resize(1000, 700)
+    with qtbot.waitExposed(window), qtbot.waitActive(window):
+        window.show()
+    heat = np.zeros((224, 224), np.float32)
+    heat[40:120, 40:140] = 1.0
+    controller = Controller(project, window, canvas, saliency=lambda _id: heat)
+    return window, canvas, controller
+
+
+def stored(project: Project, image_id: int) -> list[tuple]:
+    """What the database holds for an image: (class, rounded box, state), by id."""
+    return [
+        (b.class_name, tuple(round(v) for v in b.box), b.state)
+        for b in sorted(project.boxes(image_id), key=lambda b: b.id)
+    ]
+
+
+def shown(canvas: Canvas) -> list[tuple]:
+    """What the canvas shows: the same tuples for its visible boxes."""
+    return [
+        (b.class_name, tuple(round(v) for v in b.box), b.state)
+        for b in sorted(canvas.boxes(), key=lambda b: b.id)
+        if b.state != "rejected"
+    ]
+
+
+def view_point(canvas: Canvas, x: float, y: float) -> QPoint:
+    return canvas.mapFromScene(x, y)
+
+
+def drag(qtbot, canvas: Canvas, start: tuple[float, float], end: tuple[float, float]) -> None:
+    viewport = canvas.viewport()
+    a, b = view_point(canvas, *start), view_point(canvas, *end)
+    qtbot.mousePress(viewport, Qt.LeftButton, pos=a)
+    qtbot.mouseMove(viewport, pos=QPoint((a.x() + b.x()) // 2, (a.y() + b.y()) // 2))
+    qtbot.mouseMove(viewport, pos=b)
+    qtbot.mouseRelease(viewport, Qt.LeftButton, pos=b)
+
+
+def test_review_loop_keeps_screen_and_database_equal(qtbot, app, project):
+    window, canvas, controller = app
+    first = controller.current_id()
+    assert shown(canvas) == stored(project, first) == [("cat", (20, 20, 80, 70), "proposed")]
+
+    # Draw a box with W and the mouse: a human box of the current class is saved.
+    window.set_classes(project.classes())
+    qtbot.keyClick(window, Qt.Key_W)
+    drag(qtbot, canvas, (100, 30), (180, 100))
+    boxes = stored(project, first)
+    assert len(boxes) == 2 and shown(canvas) == boxes
+    drawn = max(project.boxes(first), key=lambda b: b.id)
+    assert drawn.origin == "human" and drawn.state == "accepted"
+    assert all(abs(v - e) <= 2 for v, e in zip(drawn.box, (100, 30, 180, 100), strict=True))
+
+    # Change its class with a digit key.
+    canvas.select(drawn.id)
+    qtbot.keyClick(window, Qt.Key_2)
+    assert project.boxes(first)[-1].class_name == project.classes()[1]
+    assert shown(canvas) == stored(project, first)
+
+    # Accept the proposal with Space.
+    proposal = project.boxes(first)[0]
+    canvas.select(proposal.id)
+    qtbot.keyClick(window, Qt.Key_Space)
+    assert project.boxes(first)[0].state == "accepted"
+    assert shown(canvas) == stored(project, first)
+    assert project.image(first).status == "done"
+
+    # Undo and redo, every step back to the drawing and forward again.
+    after_all = stored(project, first)
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
+    assert project.boxes(first)[0].state == "proposed"
+    assert shown(canvas) == stored(project, first)
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)  # class change
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)  # drawing
+    assert stored(project, first) == [("cat", (20, 20, 80, 70), "proposed")]
+    assert shown(canvas) == stored(project, first)
+    for _ in range(3):
+        qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert stored(project, first) == after_all == shown(canvas)
+    assert max(b.id for b in project.boxes(first)) == drawn.id  # redo restores the same id
+
+    # Next image with D.
+    qtbot.keyClick(window, Qt.Key_D)
+    second = controller.current_id()
+    assert second != first and project.image(second).path == "b.png"
+    assert shown(canvas) == stored(project, second) == []
+
+
+def test_reject_and_delete_are_saved_and_undoable(qtbot, app, project):
+    window, canvas, controller = app
+    image = controller.current_id()
+    proposal = project.boxes(image)[0]
+    canvas.select(proposal.id)
+    qtbot.keyClick(window, Qt.Key_X)
+    assert project.boxes(image)[0].state == "rejected"
+    assert shown(canvas) == []
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
+    assert project.boxes(image)[0].state == "proposed"
+    canvas.select(proposal.id)
+    qtbot.keyClick(canvas, Qt.Key_Delete)
+    assert project.boxes(image) == []
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
+    assert [b.id for b in project.boxes(image)] == [proposal.id]
+
+
+def test_sort_and_next_unreviewed(qtbot, app, project):
+    window, _canvas, controller = app
+    ids = [r.id for r in project.images(order_by="path")]
+    project.set_scores([(ids[0], -3.0, 0.5), (ids[1], -1.0, 0.2), (ids[2], -2.0, 0.9)])
+    controller.sort("image_score", True)
+    assert [r.path for r in controller.rows] == ["b.png", "c.png", "a.png"]
+    project.set_status(ids[1], "done")
+    controller.show_image_id(ids[1])
+    qtbot.keyClick(window, Qt.Key_D, Qt.ControlModifier | Qt.ShiftModifier)
+    assert project.image(controller.current_id()).status in ("new", "proposed", "in_review")
+    assert controller.current_id() != ids[1]
+
+
+def test_heatmap_toggle_reaches_the_canvas(qtbot, app):
+    window, canvas, _ = app
+    before = canvas.heatmap_visible()
+    qtbot.keyClick(window, Qt.Key_H)
+    assert canvas.heatmap_visible() != before

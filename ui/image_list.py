@@ -1,0 +1,226 @@
+"""The image list: a virtualised table model of plain rows and the panel that shows it.
+
+The model never sorts or filters; the panel asks for that through signals and the
+application answers with ``ImageListModel.set_rows``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+#: Review status of an image, in workflow order, with the colour of its cell.
+STATUS_COLOURS: dict[str, QColor] = {
+    "new": QColor("#6b7280"),
+    "proposed": QColor("#2563eb"),
+    "in_review": QColor("#d97706"),
+    "done": QColor("#16a34a"),
+    "skipped": QColor("#9333ea"),
+}
+#: Sort keys offered to the user, with their labels.
+SORT_KEYS: tuple[tuple[str, str], ...] = (
+    ("path", "Name"),
+    ("status", "Status"),
+    ("image_score", "Image score"),
+    ("confidence", "Confidence"),
+    ("random", "Random"),
+)
+
+Index = QModelIndex | QPersistentModelIndex
+_ROOT = QModelIndex()
+
+
+def status_label(status: str) -> str:
+    """How a status is shown to the user: ``in_review`` -> ``in review``."""
+    return status.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class ImageListRow:
+    """One image as the list shows it."""
+
+    id: int
+    path: str
+    status: str
+    box_count: int
+    image_score: float | None
+    confidence: float | None
+
+
+class ImageListModel(QAbstractTableModel):
+    """Rows of images; cells are computed on demand, so 100,000 rows cost one list."""
+
+    COLUMNS = ("name", "status", "boxes", "score")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ImageListRow] = []
+        self._row_of: dict[int, int] = {}
+
+    def set_rows(self, rows: list[ImageListRow]) -> None:
+        """Replace every row, in the given order."""
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._row_of = {row.id: i for i, row in enumerate(self._rows)}
+        self.endResetModel()
+
+    def row_of(self, image_id: int) -> int | None:
+        """The row showing this image, or None if it is not listed."""
+        return self._row_of.get(image_id)
+
+    def row_at(self, index: int) -> ImageListRow:
+        """The row at this position."""
+        return self._rows[index]
+
+    def update_row(self, row: ImageListRow) -> None:
+        """Replace the row with the same id; unknown ids are ignored."""
+        i = self._row_of.get(row.id)
+        if i is None:
+            return
+        self._rows[i] = row
+        self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
+
+    def rowCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> str | None:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        column = self.COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.path
+        if role == Qt.ItemDataRole.ForegroundRole and column == "status":
+            return STATUS_COLOURS.get(row.status)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("boxes", "score"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _text(row: ImageListRow, column: str) -> str:
+        if column == "name":
+            return row.path
+        if column == "status":
+            return status_label(row.status)
+        if column == "boxes":
+            return str(row.box_count)
+        return "–" if row.image_score is None else f"{row.image_score:.2f}"
+
+
+class ImageListPanel(QWidget):
+    """The table of images with the sort and status filter controls above it."""
+
+    sort_requested = Signal(str, bool)
+    filter_requested = Signal(object)
+    image_activated = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = ImageListModel(self)
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setSortingEnabled(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(ImageListModel.COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self._quiet = False
+
+        self.sort_combo = QComboBox(self)
+        for key, label in SORT_KEYS:
+            self.sort_combo.addItem(label, key)
+        self.descending = QCheckBox("descending", self)
+        self.filter_combo = QComboBox(self)
+        self.filter_combo.addItem("all statuses", None)
+        for status in STATUS_COLOURS:
+            self.filter_combo.addItem(status_label(status), status)
+        self.sort_combo.currentIndexChanged.connect(self._emit_sort)
+        self.descending.toggled.connect(self._emit_sort)
+        self.filter_combo.currentIndexChanged.connect(
+            lambda: self.filter_requested.emit(self.status_filter())
+        )
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Sort", self))
+        controls.addWidget(self.sort_combo)
+        controls.addWidget(self.descending)
+        controls.addStretch(1)
+        controls.addWidget(self.filter_combo)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.table)
+
+    def sort_order(self) -> tuple[str, bool]:
+        """The chosen sort key and whether it is descending."""
+        return self.sort_combo.currentData(), self.descending.isChecked()
+
+    def status_filter(self) -> str | None:
+        """The status shown, or None for all."""
+        return self.filter_combo.currentData()
+
+    def select_image(self, image_id: int) -> None:
+        """Select and scroll to an image without emitting ``image_activated``."""
+        row = self.model.row_of(image_id)
+        self._quiet = True
+        try:
+            if row is None:
+                self.table.clearSelection()
+                return
+            index = self.model.index(row, 0)
+            flags = (
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows
+            )
+            self.table.selectionModel().setCurrentIndex(index, flags)
+            self.table.scrollTo(index)
+        finally:
+            self._quiet = False
+
+    def _emit_sort(self) -> None:
+        self.sort_requested.emit(*self.sort_order())
+
+    def _on_current_row(self, current: QModelIndex) -> None:
+        if not self._quiet and current.isValid():
+            self.image_activated.emit(self.model.row_at(current.row()).id)

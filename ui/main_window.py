@@ -1,0 +1,299 @@
+"""The main window: image list on the left, canvas and its toolbar on the right.
+
+The window holds no project state. It shows what the application gives it and reports
+what the user asks for through signals; its keys are listed in ``ui.help.KEYS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from PySide6.QtCore import QEvent, QObject, QSettings, QSignalBlocker, Qt, QTime, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.help import KEYS, HelpDialog
+from ui.image_list import ImageListPanel
+
+#: How many recently opened projects File > Open recent remembers.
+MAX_RECENT = 8
+
+
+def settings() -> QSettings:
+    """SaliBox's user settings: ``QSettings("SaliBox", "SaliBox")`` in the default format."""
+    return QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope, "SaliBox", "SaliBox")
+
+
+def _refill(combo: QComboBox, items: list[str]) -> None:
+    """Replace a combo box's items without signals, keeping the current one if still there."""
+    current = combo.currentText()
+    with QSignalBlocker(combo):
+        combo.clear()
+        combo.addItems(items)
+        combo.setCurrentIndex(max(0, combo.findText(current)) if items else -1)
+
+
+class MainWindow(QMainWindow):
+    """SaliBox's main window; see the module docstring."""
+
+    open_folder_requested = Signal(str)
+    open_project_requested = Signal(str)
+    navigate_requested = Signal(int)
+    next_unreviewed_requested = Signal()
+    accept_requested = Signal(bool)
+    reject_requested = Signal()
+    draw_requested = Signal()
+    undo_requested = Signal()
+    redo_requested = Signal()
+    save_requested = Signal()
+    class_chosen = Signal(str)
+    heatmap_toggled = Signal(bool)
+    heatmap_method_changed = Signal(str)
+    heatmap_opacity_changed = Signal(float)
+    sort_requested = Signal(str, bool)
+    filter_requested = Signal(object)
+    image_activated = Signal(int)
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, windowTitle="SaliBox")
+        self.image_list = ImageListPanel(self)
+        self.image_model = self.image_list.model
+        self.table = self.image_list.table
+        self.image_list.sort_requested.connect(self.sort_requested)
+        self.image_list.filter_requested.connect(self.filter_requested)
+        self.image_list.image_activated.connect(self.image_activated)
+        self._canvas: QWidget = QLabel("Open a folder (Ctrl+U) or a project (Ctrl+O).", self)
+        self._canvas.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        right = QWidget(self)
+        self._right_layout = QVBoxLayout(right)
+        self._right_layout.setContentsMargins(0, 0, 0, 0)
+        self._right_layout.addLayout(self._build_toolbar())
+        self._right_layout.addWidget(self._canvas, 1)
+        self.splitter = QSplitter(self)
+        self.splitter.addWidget(self.image_list)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+        self._build_status_bar()
+        self._build_menus()
+        self._help: HelpDialog | None = None
+        self.resize(1280, 800)
+        self.splitter.setSizes([340, 940])
+        stored = settings()  # b"" restores nothing
+        self.restoreGeometry(stored.value("window/geometry", b""))
+        self.restoreState(stored.value("window/state", b""))
+        self.splitter.restoreState(stored.value("window/splitter", b""))
+
+    def _build_toolbar(self) -> QHBoxLayout:
+        combo = self.class_combo = QComboBox(self, editable=True, minimumContentsLength=16)
+        combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        completer = QCompleter(combo.model(), combo, filterMode=Qt.MatchFlag.MatchContains)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        combo.setCompleter(completer)
+        combo.activated.connect(self._choose_class)
+        combo.installEventFilter(self)
+        self.heatmap_box = QCheckBox("Heatmap (H)", self)
+        self.heatmap_box.toggled.connect(self.heatmap_toggled)
+        self.method_combo = QComboBox(self)
+        self.method_combo.currentTextChanged.connect(self.heatmap_method_changed)
+        slider = self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self, maximum=100)
+        slider.setValue(50)
+        slider.setMaximumWidth(140)
+        slider.valueChanged.connect(lambda value: self.heatmap_opacity_changed.emit(value / 100))
+        row = QHBoxLayout()
+        for widget in (QLabel("Class", self), combo, self.heatmap_box, self.method_combo):
+            row.addWidget(widget)
+        row.addWidget(QLabel("Opacity", self))
+        row.addWidget(slider)
+        row.addStretch(1)
+        return row
+
+    def _build_status_bar(self) -> None:
+        self.position_label, self.job_label = QLabel(self), QLabel(self)
+        self.progress = QProgressBar(self, maximumWidth=160, textVisible=False)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        for widget in (self.heatmap_box, self.opacity_slider, self.cancel_button):
+            widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay with the canvas
+        bar = self.statusBar()
+        for widget in (self.job_label, self.progress, self.cancel_button, self.position_label):
+            bar.addPermanentWidget(widget)
+        self._error = ""  # the message shown in red, until another one replaces it
+        bar.messageChanged.connect(lambda text: text == self._error or bar.setStyleSheet(""))
+        self.set_job(None)
+        self.error_log = QPlainTextEdit(self, readOnly=True, maximumBlockCount=500)
+        self._log_dock = QDockWidget("Errors", self, objectName="errors", widget=self.error_log)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self._log_dock)
+        self._log_dock.hide()
+
+    def _build_menus(self) -> None:
+        accept, navigate = self.accept_requested.emit, self.navigate_requested.emit
+        slots: dict[str, Callable[[], object]] = {
+            "D": partial(navigate, 1),
+            "A": partial(navigate, -1),
+            "Ctrl+Shift+D": self.next_unreviewed_requested.emit,
+            "Space / Return": partial(accept, False),
+            "Shift+Space / Shift+Return": partial(accept, True),
+            "X": self.reject_requested.emit,
+            "W": self.draw_requested.emit,
+            "H": self.heatmap_box.toggle,
+            "Ctrl+Z": self.undo_requested.emit,
+            "Ctrl+Shift+Z / Ctrl+Y": self.redo_requested.emit,
+            "Ctrl+S": self.save_requested.emit,
+            "Ctrl+U": self._choose_folder,
+            "Ctrl+O": self._choose_project,
+            "F1": self.show_help,
+        }
+        file_menu, review_menu = self.menuBar().addMenu("&File"), self.menuBar().addMenu("&Review")
+        for key, text in KEYS:
+            if key in slots:
+                menu = file_menu if key in ("Ctrl+S", "Ctrl+U", "Ctrl+O") else review_menu
+                menu.addAction(self._action(text, key.split(" / "), slots[key]))
+        for digit in range(1, 10):
+            self._action(f"class {digit}", [str(digit)], partial(self._choose_class, digit - 1))
+        self.recent_menu = file_menu.addMenu("Open recent")
+        self._fill_recent_menu()
+        review_menu.addAction(self._log_dock.toggleViewAction())
+
+    def _action(self, text: str, keys: list[str], slot: Callable[[], object]) -> QAction:
+        """A window-wide action, so its keys work wherever the focus is in the window."""
+        action = QAction(text[0].upper() + text[1:], self)
+        action.setShortcuts([QKeySequence(key) for key in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setAutoRepeat(False)  # holding a key must not accept or skip many
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def set_canvas(self, canvas: QWidget) -> None:
+        """Show this widget (a ``ui.canvas.Canvas``) in place of the previous one; focus it."""
+        if self._right_layout.replaceWidget(self._canvas, canvas) is not None:
+            self._canvas.deleteLater()
+        self._canvas = canvas
+        canvas.setFocus()
+
+    def set_classes(self, names: list[str]) -> None:
+        """Offer these class names, keeping the current one if it is still there."""
+        _refill(self.class_combo, names)
+
+    def current_class(self) -> str:
+        """The class in the class box (chosen or typed), for new boxes."""
+        return self.class_combo.currentText().strip()
+
+    def set_heatmap_methods(self, methods: list[str]) -> None:
+        """Offer these heatmap methods, keeping the current one if it is still there."""
+        _refill(self.method_combo, methods)
+
+    def _choose_class(self, index: int) -> None:
+        if index < self.class_combo.count():
+            self.class_combo.setCurrentIndex(index)
+            self.class_chosen.emit(self.class_combo.itemText(index))
+            self._canvas.setFocus()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """In the class box, Return confirms the typed class instead of accepting a box."""
+        if isinstance(event, QKeyEvent) and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if event.type() == QEvent.Type.ShortcutOverride:
+                event.accept()
+            elif event.type() == QEvent.Type.KeyPress:
+                self._on_class_typed()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _on_class_typed(self) -> None:
+        name = self.current_class()
+        if (index := self.class_combo.findText(name, Qt.MatchFlag.MatchFixedString)) >= 0:
+            self._choose_class(index)
+        elif name:
+            self.class_chosen.emit(name)
+            self._canvas.setFocus()
+
+    def select_image(self, image_id: int) -> None:
+        """Select and scroll to an image in the list without emitting ``image_activated``."""
+        self.image_list.select_image(image_id)
+
+    def set_position(self, i: int, n: int, reviewed: int) -> None:
+        """Show "Image i of n · reviewed k"."""
+        self.position_label.setText(f"Image {i} of {n} · reviewed {reviewed}")
+
+    def set_job(
+        self, text: str | None, done: int = 0, total: int = 0, eta_seconds: float | None = None
+    ) -> None:
+        """Show a running job ("text 12/40 · ETA 8 s") with its progress; None hides it."""
+        for widget in (self.job_label, self.progress, self.cancel_button):
+            widget.setVisible(text is not None)
+        if text is None:
+            return
+        self.progress.setRange(0, max(total, 0))  # 0..0 is Qt's busy indicator
+        self.progress.setValue(min(done, total))
+        label = f"{text} {done}/{total}" if total > 0 else text
+        if eta_seconds is not None:
+            s = max(0, round(eta_seconds))
+            label += f" · ETA {s} s" if s < 60 else f" · ETA {s // 60} min {s % 60:02d} s"
+        self.job_label.setText(label)
+
+    def show_error(self, message: str) -> None:
+        """Show an error in red in the status bar for 8 s and add it to the error log."""
+        self._error = message
+        self.statusBar().setStyleSheet("QStatusBar { color: #b91c1c; }")
+        self.statusBar().showMessage(message, 8000)
+        self.error_log.appendPlainText(f"{QTime.currentTime().toString('HH:mm:ss')}  {message}")
+
+    def _choose_folder(self) -> None:
+        if path := QFileDialog.getExistingDirectory(self, "Open a folder of images"):
+            self.open_folder_requested.emit(path)
+
+    def _choose_project(self) -> None:
+        if path := QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.db)")[0]:
+            self.open_project_requested.emit(path)
+
+    def recent_projects(self) -> list[str]:
+        """Recently opened project databases, latest first."""
+        value = settings().value("recent", [])
+        return [str(p) for p in value] if isinstance(value, list) else [str(value)] if value else []
+
+    def add_recent(self, path: str) -> None:
+        """Put a project at the top of File > Open recent (at most 8, no duplicates)."""
+        paths = [path, *(p for p in self.recent_projects() if p != path)][:MAX_RECENT]
+        settings().setValue("recent", paths)
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent_projects()
+        for path in paths:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_project_requested.emit(p))
+        self.recent_menu.setEnabled(bool(paths))
+
+    def show_help(self) -> None:
+        """Show the list of keys (F1)."""
+        self._help = self._help or HelpDialog(self)
+        self._help.show()
+        self._help.raise_()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Remember the window geometry, docks and splitter."""
+        stored = settings()
+        stored.setValue("window/geometry", self.saveGeometry())
+        stored.setValue("window/state", self.saveState())
+        stored.setValue("window/splitter", self.splitter.saveState())
+        super().closeEvent(event)
