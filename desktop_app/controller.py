@@ -66,6 +66,7 @@ class Controller(QObject):
         self.prioritize = prioritize or (lambda _ids: None)
         self.undo_stack = QUndoStack(self)
         self.rows: list[ImageRow] = []
+        self._position: dict[int, int] = {}  # image id → index in rows
         self.index = -1
         self.order = ("path", False)
         self.status_filter: str | None = None
@@ -119,8 +120,8 @@ class Controller(QObject):
             status=self.status_filter, order_by=key, descending=descending
         )
         self.window.image_model.set_rows([list_row(r) for r in self.rows])
-        ids = [r.id for r in self.rows]
-        self.index = ids.index(current) if current in ids else (0 if ids else -1)
+        self._position = {r.id: i for i, r in enumerate(self.rows)}
+        self.index = self._position.get(current, 0 if self.rows else -1)
         self._update_position()
 
     def sort(self, key: str, descending: bool) -> None:
@@ -161,9 +162,8 @@ class Controller(QObject):
         self.prioritize(ahead)
 
     def show_image_id(self, image_id: int) -> None:
-        ids = [r.id for r in self.rows]
-        if image_id in ids:
-            self.show_index(ids.index(image_id))
+        if image_id in self._position:
+            self.show_index(self._position[image_id])
 
     def next_unreviewed(self) -> None:
         for step in range(1, len(self.rows) + 1):
@@ -176,9 +176,8 @@ class Controller(QObject):
     def refresh(self, image_id: int) -> None:
         """Redraw the boxes of ``image_id`` (if shown) and its list row, from the store."""
         row = self.project.image(image_id)
-        ids = [r.id for r in self.rows]
-        if image_id in ids:
-            self.rows[ids.index(image_id)] = row
+        if image_id in self._position:
+            self.rows[self._position[image_id]] = row
             self.window.image_model.update_row(list_row(row))
         if image_id == self.current_id():
             selected = self.canvas.selected_id()

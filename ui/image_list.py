@@ -162,8 +162,10 @@ class ImageListPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(ImageListModel.COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths: ResizeToContents would read every row of a 100,000-image list.
+        for column, text in enumerate(("in review", "boxes", "-0.00"), start=1):
+            width = self.table.fontMetrics().horizontalAdvance(text) + 16
+            header.resizeSection(column, width)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self._quiet = False
 
