@@ -74,7 +74,7 @@ class Controller(QObject):
         self._connect()
         canvas.set_heatmap_visible(window.heatmap_box.isChecked())
         canvas.set_heatmap_opacity(window.opacity_slider.value() / 100)
-        self.window.set_classes(self.project.classes() or [DEFAULT_CLASS])
+        self.window.set_classes(self.project.user_classes() or [DEFAULT_CLASS])
         self.reload_list()
         if self.rows:
             self.show_index(0)
@@ -244,7 +244,12 @@ class Controller(QObject):
         self._changed(image_id)
 
     def accept(self, every: bool = False) -> None:
-        """Accept the selected box, or with ``every`` all proposals of the image."""
+        """Accept the selected box, or with ``every`` all proposals of the image.
+
+        A proposal named after a network class that the annotator does not use (an
+        ImageNet class such as "kit fox" in a raccoon project) is accepted as the class in
+        the class box instead, once the project has classes of its own.
+        """
         image_id = self.current_id()
         if image_id is None:
             return
@@ -252,7 +257,20 @@ class Controller(QObject):
             ids = [b.id for b in self.project.boxes(image_id, states=["proposed"])]
         else:
             ids = [i for i in [self.canvas.selected_id()] if i is not None]
-        self._review(ids, self.project.accept_box, "accept")
+        own = set(self.window_classes())
+        chosen = self.window.current_class()
+
+        def accept_one(box_id: int) -> None:
+            box = self._box(box_id)
+            if box is not None and own and box.class_name not in own and chosen:
+                self.project.edit_box(box_id, class_name=chosen)
+            self.project.accept_box(box_id)
+
+        self._review(ids, accept_one, "accept")
+
+    def window_classes(self) -> list[str]:
+        """The classes people gave boxes in this project (drawn, imported or edited)."""
+        return self.project.user_classes()
 
     def reject(self) -> None:
         selected = self.canvas.selected_id()
@@ -292,5 +310,5 @@ class Controller(QObject):
             return
         self.project.edit_box(before.id, class_name=name)
         self._record("class", before, self._box(before.id))
-        self.window.set_classes(self.project.classes())
+        self.window.set_classes(self.project.user_classes())
         self._changed(before.image_id)

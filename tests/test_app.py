@@ -94,7 +94,7 @@ def test_review_loop_keeps_screen_and_database_equal(qtbot, app, project):
     assert shown(canvas) == stored(project, first) == [("cat", (20, 20, 80, 70), "proposed")]
 
     # Draw a box with W and the mouse: a human box of the current class is saved.
-    window.set_classes(project.classes())
+    window.set_classes(["cat", "dog"])
     qtbot.keyClick(window, Qt.Key_W)
     drag(qtbot, canvas, (100, 30), (180, 100))
     boxes = stored(project, first)
@@ -109,11 +109,14 @@ def test_review_loop_keeps_screen_and_database_equal(qtbot, app, project):
     assert project.boxes(first)[-1].class_name == project.classes()[1]
     assert shown(canvas) == stored(project, first)
 
-    # Accept the proposal with Space.
+    # Accept the proposal with Space. Its class ("cat", as a network would name it) is no
+    # class of the annotator's ("dog" is), so it is accepted as the chosen class.
+    assert project.user_classes() == ["dog"]
     proposal = project.boxes(first)[0]
     canvas.select(proposal.id)
     qtbot.keyClick(window, Qt.Key_Space)
-    assert project.boxes(first)[0].state == "accepted"
+    accepted = project.boxes(first)[0]
+    assert (accepted.class_name, accepted.state) == ("dog", "edited")
     assert shown(canvas) == stored(project, first)
     assert project.image(first).status == "done"
 

@@ -31,7 +31,7 @@ from core.store import boxes as box_changes
 from core.store import queries
 from core.store.database import DEFAULT_BUSY_TIMEOUT, WRITE, StoreError, make_engine, sqlite_errors
 from core.store.migrate import prepare
-from core.store.models import STATUSES, Event, Image, LabelClass, Setting, utc_now
+from core.store.models import STATUSES, Box, Event, Image, LabelClass, Setting, utc_now
 from core.store.rows import (
     BoxRow,
     ImageRow,
@@ -268,6 +268,22 @@ class Project:
         """Class names in creation order."""
         with self._session() as s:
             return list(s.scalars(select(LabelClass.name).order_by(LabelClass.id)))
+
+    def user_classes(self) -> list[str]:
+        """Classes of the annotator, in creation order: those with a box drawn, imported or
+        reviewed by a person, and those created without boxes. Classes that only name
+        unreviewed proposals (a network's own classes) are left out."""
+        by_person = (Box.origin.in_(("human", "imported"))) | (
+            Box.state.in_(("accepted", "edited")) & Box.verified
+        )
+        has_box = select(Box.id).where(Box.class_id == LabelClass.id)
+        query = (
+            select(LabelClass.name)
+            .where(has_box.where(by_person).exists() | ~has_box.exists())
+            .order_by(LabelClass.id)
+        )
+        with self._session() as s:
+            return list(s.scalars(query))
 
     def ensure_class(self, name: str) -> int:
         """The id of class ``name`` (surrounding spaces removed), created if new."""
