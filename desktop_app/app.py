@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
 from core.importer import import_folder
 from core.store import Project, StoreError
 from desktop_app.controller import Controller
 from desktop_app.jobs import ProposeJob
-from desktop_app.worker import start_worker
+from desktop_app.worker import start_worker, stop_worker
 from ui.canvas import Canvas
 from ui.main_window import MainWindow
+from ui.settings_dialog import ProposalSettings, SettingsDialog
 
 
 class Session:
@@ -26,8 +29,10 @@ class Session:
         self.controller: Controller | None = None
         self.thread = None
         self.worker = None
+        self._cancel = None
         window.open_folder_requested.connect(self.open)
         window.open_project_requested.connect(self.open)
+        window.settings_requested.connect(self.edit_settings)
 
     def open(self, target: str) -> bool:
         """Open a folder of images (creating its project and importing VOC files beside
@@ -40,21 +45,74 @@ class Session:
             return False
         self.close()
         self.project = project
-        self.thread, self.worker = start_worker(project.db_path)
         self.controller = Controller(
-            project, self.window, self.canvas, self.worker.saliency, self.worker.prioritize
+            project, self.window, self.canvas, self._saliency, self._prioritize
+        )
+        self._start_worker()
+        self.window.add_recent(str(project.db_path))
+        self.window.setWindowTitle(f"SaliBox — {project.root}")
+        return True
+
+    def _saliency(self, image_id: int):
+        return self.worker.saliency(image_id) if self.worker is not None else None
+
+    def _prioritize(self, image_ids: list[int]) -> None:
+        if self.worker is not None:
+            self.worker.prioritize(image_ids)
+
+    def settings(self) -> ProposalSettings:
+        """The open project's proposal settings (defaults where none are stored)."""
+        stored = {
+            name: self.project.setting(f"proposals.{name}")
+            for name in ("backbone", "device", "method", "batch_size")
+        }
+        given: dict = {k: v for k, v in stored.items() if v is not None}
+        if "batch_size" in given:
+            given["batch_size"] = int(given["batch_size"])
+        return ProposalSettings(**given)
+
+    def _start_worker(self, force: bool = False) -> None:
+        """Start a worker with the project's settings and give it every listed image."""
+        chosen = self.settings()
+        self.thread, self.worker = start_worker(
+            self.project.db_path, chosen.backbone, chosen.method, chosen.device, chosen.batch_size
         )
         self.worker.proposals_ready.connect(self.controller.proposals_ready)
         self.worker.progress.connect(self.controller.job_progress)
         self.worker.failed.connect(
             lambda image_id, reason: self.window.show_error(f"image {image_id}: {reason}")
         )
-        self.window.cancel_requested.connect(self.worker.cancel)
-        self.worker.submit([ProposeJob(r.id, project.root / r.path) for r in self.controller.rows])
-        self.window.set_heatmap_methods([self.worker.method])
-        self.window.add_recent(str(project.db_path))
-        self.window.setWindowTitle(f"SaliBox — {project.root}")
-        return True
+        self._cancel = self.window.cancel_requested.connect(self.worker.cancel)
+        rows = self.controller.rows
+        self.worker.submit([ProposeJob(r.id, self.project.root / r.path) for r in rows], force)
+        self.window.set_heatmap_methods([chosen.method])
+
+    def _stop_worker(self) -> None:
+        if self.worker is not None:
+            QObject.disconnect(self._cancel)
+            stop_worker(self.thread, self.worker)
+        self.worker = self.thread = None
+
+    def edit_settings(self) -> None:
+        """Show the settings dialog; on OK apply what was chosen."""
+        if self.project is None:
+            return
+        from core.backbones import BACKBONES  # torch loads only when the dialog opens
+        from core.proposals import RECIPES
+
+        dialog = SettingsDialog(list(BACKBONES), list(RECIPES), self.settings(), self.window)
+        if dialog.exec():
+            self.apply_settings(dialog.values())
+
+    def apply_settings(self, chosen: ProposalSettings) -> None:
+        """Store new proposal settings in the project and restart the worker with them;
+        proposals not yet reviewed are made again with the new settings."""
+        if self.project is None or chosen == self.settings():
+            return
+        for name, value in asdict(chosen).items():
+            self.project.set_setting(f"proposals.{name}", str(value))
+        self._stop_worker()
+        self._start_worker(force=True)
 
     def _open_project(self, path: Path) -> Project:
         if path.is_dir():
@@ -70,10 +128,7 @@ class Session:
 
     def close(self) -> None:
         """Stop the worker and close the project (everything is already saved)."""
-        if self.worker is not None:
-            self.worker.stop()
-            self.thread.quit()
-            self.thread.wait()
+        self._stop_worker()
         if self.controller is not None:
             self.controller.disconnect_all()
             self.controller.deleteLater()

@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
     filter_requested = Signal(object)
     image_activated = Signal(int)
     cancel_requested = Signal()
+    settings_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, windowTitle="SaliBox")
@@ -169,6 +170,7 @@ class MainWindow(QMainWindow):
                 menu.addAction(self._action(text, key.split(" / "), slots[key]))
         for digit in range(1, 10):
             self._action(f"class {digit}", [str(digit)], partial(self._choose_class, digit - 1))
+        file_menu.addAction("Proposal settings…", self.settings_requested.emit)
         self.recent_menu = file_menu.addMenu("Open recent")
         self._fill_recent_menu()
         review_menu.addAction(self._log_dock.toggleViewAction())

@@ -1,0 +1,78 @@
+"""The proposal settings dialog: backbone, device, method and batch size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QSpinBox,
+    QWidget,
+)
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class ProposalSettings:
+    """How the worker proposes boxes (strings are names the engine knows)."""
+
+    backbone: str = "efficientnet_lite0"
+    device: str = "auto"
+    method: str = "default"
+    batch_size: int = 8
+
+
+class SettingsDialog(QDialog):
+    """Edit :class:`ProposalSettings`; the choices are given by the app (no torch here).
+
+    Args:
+        backbones: backbone names to offer.
+        methods: proposal method names to offer.
+        current: the settings to start from.
+    """
+
+    def __init__(
+        self,
+        backbones: list[str],
+        methods: list[str],
+        current: ProposalSettings,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Proposal settings")
+        self.backbone = self._combo(backbones, current.backbone)
+        self.device = self._combo(list(DEVICES), current.device)
+        self.method = self._combo(methods, current.method)
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(1, 64)
+        self.batch_size.setValue(current.batch_size)
+        form = QFormLayout(self)
+        form.addRow("Backbone", self.backbone)
+        form.addRow("Device", self.device)
+        form.addRow("Method", self.method)
+        form.addRow("Batch size", self.batch_size)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    @staticmethod
+    def _combo(items: list[str], current: str) -> QComboBox:
+        combo = QComboBox()
+        combo.addItems(items)
+        combo.setCurrentIndex(max(0, combo.findText(current)))
+        return combo
+
+    def values(self) -> ProposalSettings:
+        return ProposalSettings(
+            self.backbone.currentText(),
+            self.device.currentText(),
+            self.method.currentText(),
+            self.batch_size.value(),
+        )
