@@ -70,11 +70,12 @@ class Controller(QObject):
         self.index = -1
         self.order = ("path", False)
         self.status_filter: str | None = None
+        self.class_filter: str | None = None
         self._job_started: dict[str, float] = {}
         self._connect()
         canvas.set_heatmap_visible(window.heatmap_box.isChecked())
         canvas.set_heatmap_opacity(window.opacity_slider.value() / 100)
-        self.window.set_classes(self.project.user_classes() or [DEFAULT_CLASS])
+        self.refresh_classes()
         self.reload_list()
         if self.rows:
             self.show_index(0)
@@ -95,6 +96,7 @@ class Controller(QObject):
             (w.class_chosen, self.set_class),
             (w.sort_requested, self.sort),
             (w.filter_requested, self.filter),
+            (w.class_filter_requested, self.filter_class),
             (w.save_requested, lambda: w.statusBar().showMessage("Every change is saved", 3000)),
             (w.heatmap_toggled, c.set_heatmap_visible),
             (w.heatmap_opacity_changed, c.set_heatmap_opacity),
@@ -117,7 +119,10 @@ class Controller(QObject):
         current = self.current_id()
         key, descending = self.order
         self.rows = self.project.images(
-            status=self.status_filter, order_by=key, descending=descending
+            status=self.status_filter,
+            class_name=self.class_filter,
+            order_by=key,
+            descending=descending,
         )
         self.window.image_model.set_rows([list_row(r) for r in self.rows])
         self._position = {r.id: i for i, r in enumerate(self.rows)}
@@ -133,6 +138,17 @@ class Controller(QObject):
         self.reload_list()
         if self.rows:
             self.show_index(self.index)
+
+    def filter_class(self, name: str | None) -> None:
+        self.class_filter = name
+        self.reload_list()
+        if self.rows:
+            self.show_index(self.index)
+
+    def refresh_classes(self) -> None:
+        names = self.project.user_classes()
+        self.window.set_classes(names or [DEFAULT_CLASS])
+        self.window.image_list.set_filter_classes(names)
 
     def current_id(self) -> int | None:
         return self.rows[self.index].id if 0 <= self.index < len(self.rows) else None
@@ -310,5 +326,5 @@ class Controller(QObject):
             return
         self.project.edit_box(before.id, class_name=name)
         self._record("class", before, self._box(before.id))
-        self.window.set_classes(self.project.user_classes())
+        self.refresh_classes()
         self._changed(before.image_id)

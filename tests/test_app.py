@@ -176,3 +176,18 @@ def test_heatmap_toggle_reaches_the_canvas(qtbot, app):
     before = canvas.heatmap_visible()
     qtbot.keyClick(window, Qt.Key_H)
     assert canvas.heatmap_visible() != before
+
+
+def test_class_filter_lists_only_images_with_that_class(qtbot, app, project):
+    window, _canvas, controller = app
+    second = project.image_by_path("b.png").id
+    project.add_box(second, "dog", (1, 1, 50, 50))
+    controller.reload_list()
+    controller.refresh_classes()
+    combo = window.image_list.class_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["all classes", "dog"]
+    combo.setCurrentIndex(1)
+    assert [r.path for r in controller.rows] == ["b.png"]
+    assert controller.current_id() == second
+    combo.setCurrentIndex(0)
+    assert len(controller.rows) == 3

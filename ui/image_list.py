@@ -13,6 +13,7 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
+    QSignalBlocker,
     Qt,
     Signal,
 )
@@ -140,10 +141,11 @@ class ImageListModel(QAbstractTableModel):
 
 
 class ImageListPanel(QWidget):
-    """The table of images with the sort and status filter controls above it."""
+    """The table of images with the sort, status filter and class filter controls above it."""
 
     sort_requested = Signal(str, bool)
     filter_requested = Signal(object)
+    class_filter_requested = Signal(object)
     image_activated = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -182,6 +184,11 @@ class ImageListPanel(QWidget):
         self.filter_combo.currentIndexChanged.connect(
             lambda: self.filter_requested.emit(self.status_filter())
         )
+        self.class_combo = QComboBox(self)
+        self.class_combo.addItem("all classes", None)
+        self.class_combo.currentIndexChanged.connect(
+            lambda: self.class_filter_requested.emit(self.class_filter())
+        )
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Sort", self))
@@ -189,6 +196,7 @@ class ImageListPanel(QWidget):
         controls.addWidget(self.descending)
         controls.addStretch(1)
         controls.addWidget(self.filter_combo)
+        controls.addWidget(self.class_combo)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
@@ -201,6 +209,20 @@ class ImageListPanel(QWidget):
     def status_filter(self) -> str | None:
         """The status shown, or None for all."""
         return self.filter_combo.currentData()
+
+    def class_filter(self) -> str | None:
+        """The class whose images are shown, or None for all."""
+        return self.class_combo.currentData()
+
+    def set_filter_classes(self, names: list[str]) -> None:
+        """Offer these classes in the class filter, keeping the chosen one if it stays."""
+        current = self.class_filter()
+        with QSignalBlocker(self.class_combo):
+            self.class_combo.clear()
+            self.class_combo.addItem("all classes", None)
+            for name in names:
+                self.class_combo.addItem(name, name)
+            self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(current)))
 
     def select_image(self, image_id: int) -> None:
         """Select and scroll to an image without emitting ``image_activated``."""

@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
     heatmap_opacity_changed = Signal(float)
     sort_requested = Signal(str, bool)
     filter_requested = Signal(object)
+    class_filter_requested = Signal(object)
     image_activated = Signal(int)
     cancel_requested = Signal()
     settings_requested = Signal()
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self.table = self.image_list.table
         self.image_list.sort_requested.connect(self.sort_requested)
         self.image_list.filter_requested.connect(self.filter_requested)
+        self.image_list.class_filter_requested.connect(self.class_filter_requested)
         self.image_list.image_activated.connect(self.image_activated)
         self._canvas: QWidget = QLabel("Open a folder (Ctrl+U) or a project (Ctrl+O).", self)
         self._canvas.setAlignment(Qt.AlignmentFlag.AlignCenter)
