@@ -140,15 +140,24 @@ class Proposer:
         resized = [resize_for_network(im, self.recipe.input_size) for im in images]
         return self.method(self.tensor(resized)), resized
 
-    def propose(self, images: list[np.ndarray]) -> list[ImageProposals]:
-        """Proposals for a batch of ``(H, W, 3)`` uint8 RGB images of any sizes."""
+    def propose(
+        self, images: list[np.ndarray], sizes: list[tuple[int, int]] | None = None
+    ) -> list[ImageProposals]:
+        """Proposals for a batch of ``(H, W, 3)`` uint8 RGB images of any sizes.
+
+        Args:
+            images: the images, or copies already shrunk for the network
+                (:func:`resize_for_network`), which keeps a batch of large photos small.
+            sizes: ``(W, H)`` of the original images when ``images`` were shrunk; boxes
+                are returned in those pixels.
+        """
         if not images:
             return []
         result, resized = self.maps(images)
         maps = result.maps.cpu().numpy()
         out = []
         for i, image in enumerate(images):
-            size = (image.shape[1], image.shape[0])
+            size = sizes[i] if sizes is not None else (image.shape[1], image.shape[0])
             boxes, mass = self.boxes(maps[i], resized[i])
             side = self.recipe.input_size
             boxes = clip_boxes(scale_boxes(boxes, (side, side), size), size)

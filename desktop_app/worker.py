@@ -314,6 +314,7 @@ class ProposalWorker(QObject):
             return
 
         todo: list[tuple[ProposeJob, np.ndarray]] = []
+        sizes: list[tuple[int, int]] = []
         finished = 0
         for job in jobs:
             if not self._current(generation):
@@ -323,6 +324,10 @@ class ProposalWorker(QObject):
                 if wanted:
                     path = job.path if Path(job.path).is_absolute() else project.root / job.path
                     todo.append((job, load_rgb(path).rgb))
+                    # Keep only the network-size copy and the original size in the batch.
+                    rgb = todo[-1][1]
+                    sizes.append((rgb.shape[1], rgb.shape[0]))
+                    todo[-1] = (job, self._shrink(rgb))
                     continue
             except ImageLoadError as exc:
                 self.failed.emit(job.image_id, str(exc))
@@ -336,7 +341,7 @@ class ProposalWorker(QObject):
 
         try:
             assert self._proposer is not None
-            results = self._proposer.propose([rgb for _, rgb in todo])
+            results = self._proposer.propose([rgb for _, rgb in todo], sizes)
         except Exception as exc:  # e.g. out of memory on the device
             for job, _ in todo:
                 self.failed.emit(job.image_id, f"proposing failed: {_reason(exc)}")
@@ -358,6 +363,13 @@ class ProposalWorker(QObject):
                     self.failed.emit(job.image_id, f"could not save its map: {exc}")
                 self.proposals_ready.emit(job.image_id)
             self._advance(generation, 1)
+
+    def _shrink(self, rgb: np.ndarray) -> np.ndarray:
+        """The network-size copy of an image (a batch of 24 MP photos would take GBs)."""
+        from core.proposals import resize_for_network
+
+        assert self._proposer is not None
+        return resize_for_network(rgb, self._proposer.recipe.input_size)
 
     @staticmethod
     def _wanted(project: Project, job: ProposeJob) -> bool:

@@ -225,10 +225,10 @@ def test_cancel_empties_the_queue_and_stops_proposals(qtbot, start, project, ima
     proposer = worker._proposer
     entered, release = threading.Event(), threading.Event()
 
-    def held(images):
+    def held(images, sizes=None):
         entered.set()
         release.wait(60)
-        return type(proposer).propose(proposer, images)
+        return type(proposer).propose(proposer, images, sizes)
 
     proposer.propose = held
     try:
@@ -365,3 +365,18 @@ def test_stop_ends_the_thread_cleanly(qtbot, qtlog, start, project, image_ids):
     assert stop_worker(idle_thread, idle_worker)
     assert idle_thread.isFinished()
     assert not [r for r in qtlog.records if "QThread" in r.message]
+
+
+def test_boxes_of_a_large_image_are_in_its_own_pixels(qtbot, start, tmp_path, project):
+    """The worker shrinks images before batching; boxes still come back in full pixels."""
+    big = project.root / "big photo.png"
+    Image.fromarray(np.full((1200, 1600, 3), 30, dtype=np.uint8)).save(big)
+    project.register_images(["big photo.png"])
+    image_id = project.image_by_path("big photo.png").id
+    _thread, worker = start(batch_size=2)
+    with qtbot.waitSignal(worker.proposals_ready, timeout=LONG):
+        worker.submit([ProposeJob(image_id, big)])
+    boxes = project.boxes(image_id)
+    assert boxes and all(0 <= b.box[0] < b.box[2] <= 1600 for b in boxes)
+    assert all(0 <= b.box[1] < b.box[3] <= 1200 for b in boxes)
+    assert max(b.box[2] for b in boxes) > 224  # not in network-input pixels
