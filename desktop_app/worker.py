@@ -385,9 +385,6 @@ class ProposalWorker(QObject):
     def _store(self, project: Project, job: ProposeJob, result: ImageProposals) -> None:
         """Replace the image's still-proposed proposals, update its status, keep its map."""
         image_id = job.image_id
-        for old in project.boxes(image_id, states=["proposed"]):
-            if old.origin == "proposal":
-                project.delete_box(old.id)
         specs: list[dict[str, Any]] = [
             {
                 "class_name": p.class_name,
@@ -399,8 +396,7 @@ class ProposalWorker(QObject):
             }
             for p in result.proposals
         ]
-        if specs:
-            project.add_boxes(image_id, specs)
+        project.replace_proposals(image_id, specs)
         row = project.image(image_id)
         if row.width is None or row.height is None:
             project.set_image_size(image_id, *result.size)

@@ -230,3 +230,27 @@ def test_user_classes_leave_out_classes_only_proposals_carry(project):
     project.add_box(image, "raccoon", (3, 3, 7, 7))
     assert project.user_classes() == ["raccoon", "tabby"]
     assert project.classes() == ["kit fox", "raccoon", "tabby"]
+
+
+def test_replace_proposals_keeps_reviewed_and_drawn_boxes(project):
+    image = image_id(project, "a.jpg")
+    old = project.add_box(image, "cat", (1, 1, 9, 9), origin="proposal", state="proposed")
+    kept = project.add_box(image, "cat", (2, 2, 8, 8), origin="proposal", state="proposed")
+    project.accept_box(kept)
+    drawn = project.add_box(image, "dog", (3, 3, 7, 7))
+    new = project.replace_proposals(
+        image,
+        [
+            {
+                "class_name": "cat",
+                "box": (4, 4, 6, 6),
+                "origin": "proposal",
+                "state": "proposed",
+                "method": "cam",
+            }
+        ],
+    )
+    ids = [b.id for b in project.boxes(image)]
+    assert old not in ids and kept in ids and drawn in ids and new[0] in ids
+    assert project.replace_proposals(image, []) == []
+    assert [b.id for b in project.boxes(image)] == [kept, drawn]

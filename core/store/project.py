@@ -342,6 +342,17 @@ class Project:
         with self._session(write=True) as s:
             return box_changes.add(s, image_id, boxes)
 
+    def replace_proposals(self, image_id: int, boxes: Sequence[Mapping[str, Any]]) -> list[int]:
+        """In one transaction, delete the image's unreviewed proposals (origin ``proposal``,
+        state ``proposed``) and add ``boxes`` (as for :meth:`add_boxes`); what a person
+        reviewed or drew stays. Returns the new ids."""
+        stale = queries.boxes(image_id, ["proposed"])
+        with self._session(write=True) as s:
+            for box, _name in s.execute(stale).all():
+                if box.origin == "proposal":
+                    box_changes.delete(s, box.id)
+            return box_changes.add(s, image_id, boxes) if boxes else []
+
     def accept_box(self, box_id: int) -> None:
         """Accept a box (an ``edited`` box stays ``edited``, which counts as accepted)."""
         with self._session(write=True) as s:
