@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication
 
 from core.store import Project
 from desktop_app.controller import Controller
-from desktop_app.worker import maps_folder
+from desktop_app.worker_parts import maps_folder
 from ui.canvas import Canvas
 from ui.main_window import MainWindow
 

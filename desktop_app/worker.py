@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, SignalInstance, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, SignalInstance, Slot
 
 from core.images import ImageLoadError, load_rgb
 from core.store import Project
 from desktop_app.jobs import JobQueue, ProposeJob
+from desktop_app.worker_parts import WorkerSignals, maps_folder, reason_of
 
 if TYPE_CHECKING:  # torch is imported in the worker thread only, on the first job
     from core.proposals import ImageProposals, Proposer
@@ -46,32 +47,6 @@ NO_IMAGE = -1
 CACHE_SIZE = 500
 #: Seconds between the worker loop's checks for cancel and stop while the queue is empty.
 POLL = 0.05
-
-
-def maps_folder(db_path: str | Path) -> Path:
-    """Where the maps of the project stored in ``db_path`` are kept."""
-    return Path(db_path).expanduser().resolve().parent / "maps"
-
-
-def _reason(exc: BaseException) -> str:
-    """One readable sentence for an exception (KeyError's str() adds quotes)."""
-    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-    return str(text) or type(exc).__name__
-
-
-class WorkerSignals(QObject):
-    """The worker's signals, on an object that stays in the thread that made the worker.
-
-    PySide runs a receiver without a thread of its own (a lambda, a plain function) in the
-    thread of the *sender*; were these signals on the worker, such receivers would run in
-    the worker thread. Emitted from the worker thread, they reach every receiver in the GUI
-    thread through a queued connection.
-    """
-
-    proposals_ready = Signal(int)
-    progress = Signal(str, int, int)
-    failed = Signal(int, str)
-    cancelled = Signal()
 
 
 class ProposalWorker(QObject):
@@ -310,7 +285,7 @@ class ProposalWorker(QObject):
             project = self._ensure_ready()
         except Exception as exc:  # any failure to load must leave the loop running
             what = "project" if self._project is None else f"{self.backbone_name} model"
-            self._drop_all(generation, f"could not load the {what}: {_reason(exc)}")
+            self._drop_all(generation, f"could not load the {what}: {reason_of(exc)}")
             return
 
         todo: list[tuple[ProposeJob, np.ndarray]] = []
@@ -332,7 +307,7 @@ class ProposalWorker(QObject):
             except ImageLoadError as exc:
                 self.failed.emit(job.image_id, str(exc))
             except Exception as exc:  # the store: locked, closed, full disk ...
-                self.failed.emit(job.image_id, f"could not read its record: {_reason(exc)}")
+                self.failed.emit(job.image_id, f"could not read its record: {reason_of(exc)}")
             finished += 1
         if finished:
             self._advance(generation, finished)
@@ -344,7 +319,7 @@ class ProposalWorker(QObject):
             results = self._proposer.propose([rgb for _, rgb in todo], sizes)
         except Exception as exc:  # e.g. out of memory on the device
             for job, _ in todo:
-                self.failed.emit(job.image_id, f"proposing failed: {_reason(exc)}")
+                self.failed.emit(job.image_id, f"proposing failed: {reason_of(exc)}")
             self._advance(generation, len(todo))
             return
 
@@ -354,7 +329,7 @@ class ProposalWorker(QObject):
             try:
                 self._store(project, job, result)
             except Exception as exc:
-                reason = f"could not store its proposals: {_reason(exc)}"
+                reason = f"could not store its proposals: {reason_of(exc)}"
                 self.failed.emit(job.image_id, reason)
             else:
                 try:
