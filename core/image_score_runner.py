@@ -14,6 +14,12 @@ from core.images import ImageLoadError, load_rgb
 from core.proposals import resize_for_network
 
 Progress = Callable[[int], None]
+#: Polled between batches; scoring stops with :class:`ScoreCancelled` once it is true.
+CancelCheck = Callable[[], bool]
+
+
+class ScoreCancelled(Exception):
+    """Scoring was cancelled (its ``cancelled`` check became true between batches)."""
 
 
 @dataclass
@@ -41,11 +47,18 @@ class SetScores:
 
 
 def image_batches(
-    reader: ActivationReader, paths: Sequence[Path], batch_size: int, problems: list[str] | None
+    reader: ActivationReader,
+    paths: Sequence[Path],
+    batch_size: int,
+    problems: list[str] | None,
+    cancelled: CancelCheck | None = None,
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
-    """``(indices, normalised (B, 3, S, S) tensor)`` for the readable images, in order."""
+    """``(indices, normalised (B, 3, S, S) tensor)`` for the readable images, in order;
+    raises :class:`ScoreCancelled` before a batch once ``cancelled()`` is true."""
     side = reader.backbone.input_size
     for start in range(0, len(paths), batch_size):
+        if cancelled is not None and cancelled():
+            raise ScoreCancelled("scoring cancelled")
         indices, resized = [], []
         for i in range(start, min(start + batch_size, len(paths))):
             try:
@@ -117,6 +130,7 @@ class ReferenceBank:
         batch_size: int,
         problems: list[str],
         progress: Progress | None = None,
+        cancelled: CancelCheck | None = None,
     ) -> int:
         """Bring the references up to date with ``labels``; returns images read.
 
@@ -133,7 +147,8 @@ class ReferenceBank:
             if key not in self.members
             or (labels[i] or self.members[key][1]) != self.members[key][0]
         ]
-        for indices, x in image_batches(reader, [paths[i] for i in stale], batch_size, problems):
+        todo = [paths[i] for i in stale]
+        for indices, x in image_batches(reader, todo, batch_size, problems, cancelled):
             forward = reader(x)
             for j, k in enumerate(indices):
                 i = stale[k]
@@ -169,6 +184,7 @@ def score_files(
     literal: bool = False,
     progress: Progress | None = None,
     bank: ReferenceBank | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> SetScores:
     """Image scores of ``paths``: at most two passes over the files.
 
@@ -192,12 +208,14 @@ def score_files(
         literal: the paper's sum-based threshold (see :mod:`core.image_score`).
         progress: called with the number of images done, in each pass.
         bank: references from an earlier run, updated in place (a new one by default).
+        cancelled: polled before each batch; once true, :class:`ScoreCancelled` is raised
+            (the bank may then hold part of an update: do not save it).
     """
     n = len(paths)
     labels = list(labels) if labels is not None else [None] * n
     bank = bank if bank is not None else ReferenceBank()
     problems: list[str] = []
-    bank.update(reader, paths, labels, batch_size, problems, progress)
+    bank.update(reader, paths, labels, batch_size, problems, progress, cancelled)
     members = [bank.members.get(str(p)) for p in paths]
     user_class = _majority_label(
         np.array([m[1] if m else -1 for m in members], dtype=np.int64), labels
@@ -212,7 +230,7 @@ def score_files(
     groups: list = [GLOBAL] * n
     scores = np.full(n, np.nan)
     empty = np.zeros(n, dtype=np.int64)
-    for indices, x in image_batches(reader, paths, batch_size, problems):
+    for indices, x in image_batches(reader, paths, batch_size, problems, cancelled):
         forward = reader(x)
         by_reference: dict = {}
         for j, i in enumerate(indices):

@@ -10,6 +10,7 @@ import numpy as np
 from core.backbones import Backbone
 from core.image_score import ActivationReader
 from core.image_score_runner import (
+    CancelCheck,
     Progress,
     ReferenceBank,
     SetScores,
@@ -39,6 +40,7 @@ def score_project(
     batch_size: int = 16,
     min_group: int = 10,
     progress: Progress | None = None,
+    cancelled: CancelCheck | None = None,
 ) -> ProjectScores:
     """Score every image of ``project`` and store image score and softmax confidence.
 
@@ -47,6 +49,11 @@ def score_project(
     which reference each image is scored against. The references are kept beside the
     database (``<db name>.references-<backbone>.pt``), so a later run reads only new or
     relabelled images in its first pass.
+
+    ``progress`` is called with the number of images done in each pass (two passes: at
+    most twice the number of images in all). ``cancelled`` is polled before each batch;
+    once it is true :class:`core.image_score_runner.ScoreCancelled` is raised and neither
+    scores nor references are stored.
     """
     rows = project.images(order_by="path")
     labels = []
@@ -59,7 +66,16 @@ def score_project(
     bank_path = db.with_name(f"{db.stem}.references-{backbone.name}.pt")
     signature = f"{backbone.name}|{backbone.input_size}|{','.join(reader.layers)}"
     bank = ReferenceBank.load(bank_path, signature)
-    result = score_files(reader, paths, labels, min_group, batch_size, progress=progress, bank=bank)
+    result = score_files(
+        reader,
+        paths,
+        labels,
+        min_group,
+        batch_size,
+        progress=progress,
+        bank=bank,
+        cancelled=cancelled,
+    )
     bank.save(bank_path)
     project.set_scores(
         (row.id, float(s), float(c))

@@ -1,11 +1,17 @@
-"""The proposal worker: box proposals and saliency maps computed in a background thread.
+"""The background worker: box proposals, saliency maps and other jobs on one model.
 
 A :class:`ProposalWorker` lives in its own :class:`QThread` (see :func:`start_worker`). It
 loads the backbone and the proposer there on its first job, so neither the app's start-up
 nor the GUI thread ever waits for torch. The GUI thread calls :meth:`~ProposalWorker.submit`,
-:meth:`~ProposalWorker.prioritize`, :meth:`~ProposalWorker.cancel`,
-:meth:`~ProposalWorker.stop` and :meth:`~ProposalWorker.saliency` directly (they only take
-short locks) and hears back through signals whose arguments are plain ``int`` and ``str``.
+:meth:`~ProposalWorker.submit_task`, :meth:`~ProposalWorker.prioritize`,
+:meth:`~ProposalWorker.cancel`, :meth:`~ProposalWorker.stop` and
+:meth:`~ProposalWorker.saliency` directly (they only take short locks) and hears back
+through signals whose arguments are plain ``int`` and ``str`` (``task_finished`` carries
+the finished :class:`~desktop_app.jobs.Task`). Proposals are queued per image and batched;
+other jobs (maps of a chosen type, the image score, later fine-tuning) are
+:class:`~desktop_app.jobs.Task` objects run between batches, by priority (see
+:mod:`desktop_app.jobs`).
+
 The signals belong to a :class:`WorkerSignals` object that stays in the thread that created
 the worker, so Qt queues them across threads and every receiver, even a lambda, runs in the
 GUI thread.
@@ -19,29 +25,31 @@ most recent :data:`CACHE_SIZE`) and in ``<database folder>/maps/<image id>.npy``
 
 from __future__ import annotations
 
-import os
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, SignalInstance, Slot
 
 from core.images import ImageLoadError, load_rgb
 from core.store import Project
-from desktop_app.jobs import JobQueue, ProposeJob
-from desktop_app.worker_parts import WorkerSignals, maps_folder, reason_of
+from desktop_app.jobs import NO_IMAGE, JobQueue, ProposeJob, Task, TaskContext
+from desktop_app.worker_parts import (
+    MapCache,
+    WorkerSignals,
+    maps_folder,
+    reason_of,
+    should_propose,
+    store_proposals,
+)
 
 if TYPE_CHECKING:  # torch is imported in the worker thread only, on the first job
-    from core.proposals import ImageProposals, Proposer
+    from core.proposals import Proposer
 
 #: The label of every :attr:`ProposalWorker.progress` signal.
 LABEL = "Proposing boxes"
-#: The image id of a :attr:`ProposalWorker.failed` signal that concerns no single image
-#: (the model or the project could not be loaded).
-NO_IMAGE = -1
 #: How many maps :meth:`ProposalWorker.saliency` keeps in memory (``(224, 224)`` float32,
 #: 200 kB each).
 CACHE_SIZE = 500
@@ -67,10 +75,17 @@ class ProposalWorker(QObject):
         progress(label, done, total): after each image (or batch of skipped ones), counted
             over everything submitted since the queue was last empty; ``done == total``
             when the worker is idle again.
-        failed(image_id, reason): the image could not be read or its proposals not stored;
-            ``image_id`` is :data:`NO_IMAGE` when the model or the project failed to load
-            (then the queued jobs are dropped; the next submission tries again).
-        cancelled(): :meth:`cancel` took effect; no proposals of the cancelled jobs follow.
+            A task reports ``(task.label, done, total)`` itself and ends with
+            ``done == total`` (``0, 0`` when it reported nothing).
+        failed(image_id, reason): the image could not be read or its proposals not stored,
+            or a task failed (``reason`` starts with its label); ``image_id`` is
+            :data:`NO_IMAGE` when the model or the project failed to load (then the
+            queued jobs are dropped; the next submission tries again) or the task concerns
+            no single image.
+        cancelled(): :meth:`cancel` of the proposals took effect; no proposals of the
+            cancelled jobs follow.
+        task_finished(task): a task ran (``task.result``), failed (``task.error``) or was
+            cancelled, dropped or replaced before it ran (``task.was_cancelled``).
     """
 
     def __init__(
@@ -112,9 +127,10 @@ class ProposalWorker(QObject):
         self._cancel_pending = False
         self._cancelled_total = 0
         self._stop = threading.Event()
-        self._cache_size = cache_size
-        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._maps_lock = threading.Lock()
+        self._running: Task | None = None
+        self._load_error = ""
+        self._dropped: list[Task] = []  # tasks cancelled before they ran, to report
+        self._maps = MapCache(self.maps_dir, cache_size)
         self.signals = WorkerSignals()
 
     @property
@@ -137,6 +153,11 @@ class ProposalWorker(QObject):
         """``cancelled()``"""
         return self.signals.cancelled
 
+    @property
+    def task_finished(self) -> SignalInstance:
+        """``task_finished(task: Task)``"""
+        return self.signals.task_finished
+
     # --- called from the GUI thread ------------------------------------------------------------
 
     def submit(self, jobs: Sequence[ProposeJob], force: bool = False) -> None:
@@ -151,15 +172,31 @@ class ProposalWorker(QObject):
         """Propose these images next, in this order (those already done are ignored)."""
         self._queue.prioritize(list(image_ids))
 
-    def cancel(self) -> None:
-        """Drop the queued jobs and abandon the batch in hand before its next image; the
-        worker then emits ``progress`` with ``done == total`` and ``cancelled``."""
+    def submit_task(self, task: Task) -> None:
+        """Queue a task (see :mod:`desktop_app.jobs`); a queued task with its key is
+        replaced (and reported cancelled)."""
+        replaced = self._queue.put_task(task)
         with self._lock:
-            self._queue.clear()
-            self._generation += 1
-            self._cancelled_total = max(self._cancelled_total, self._total)
-            self._done = self._total = 0
-            self._cancel_pending = True
+            self._dropped.extend(replaced)
+
+    def cancel(self, label: str | None = None) -> None:
+        """Cancel every job (``label`` None), the proposals only (:data:`LABEL`) or the
+        tasks with this label, running and queued. Cancelled proposals: the queue is
+        emptied and the batch in hand abandoned before its next image; the worker then
+        emits ``progress`` with ``done == total`` and ``cancelled``. A cancelled task
+        stops at its next check and is reported through ``task_finished``."""
+        with self._lock:
+            if label in (None, LABEL):
+                self._queue.clear()
+                self._generation += 1
+                self._cancelled_total = max(self._cancelled_total, self._total)
+                self._done = self._total = 0
+                self._cancel_pending = True
+            if label != LABEL:
+                self._dropped.extend(self._queue.clear_tasks(label))
+                running = self._running
+                if running is not None and label in (None, running.label):
+                    running.cancel()
 
     def stop(self) -> None:
         """End the worker loop (after the image in hand) so the thread can quit; then call
@@ -174,35 +211,9 @@ class ProposalWorker(QObject):
         return len(self._queue)
 
     def saliency(self, image_id: int) -> np.ndarray | None:
-        """The image's map, ``(S, S)`` float32 0-1 (read-only), from memory or from its
-        ``.npy`` file; None when it has none. Safe from any thread."""
-        with self._maps_lock:
-            cached = self._maps.get(image_id)
-            if cached is not None:
-                self._maps.move_to_end(image_id)
-                return cached
-        try:
-            loaded = np.load(self.maps_dir / f"{image_id}.npy", allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None
-        if loaded.ndim != 2:
-            return None
-        return self._remember(image_id, loaded, replace=False)
-
-    def _remember(self, image_id: int, saliency: np.ndarray, replace: bool) -> np.ndarray:
-        """Cache a read-only float32 copy; with ``replace=False`` a map cached meanwhile
-        (a newer one from the worker) wins over this one (read from disk)."""
-        value = np.array(saliency, dtype=np.float32)
-        value.flags.writeable = False
-        with self._maps_lock:
-            if not replace and image_id in self._maps:
-                self._maps.move_to_end(image_id)
-                return self._maps[image_id]
-            self._maps[image_id] = value
-            self._maps.move_to_end(image_id)
-            while len(self._maps) > self._cache_size:
-                self._maps.popitem(last=False)
-        return value
+        """The image's proposals' map, ``(S, S)`` float32 0-1 (read-only), from memory or
+        from its ``.npy`` file; None when it has none. Safe from any thread."""
+        return self._maps.get(image_id)
 
     # --- the worker thread ---------------------------------------------------------------------
 
@@ -215,10 +226,14 @@ class ProposalWorker(QObject):
                 if not self._queue.wait(POLL):
                     continue
                 with self._lock:
-                    jobs = self._queue.take(self.batch_size, 0)
+                    item = self._queue.take_next(self.batch_size, 0)
                     generation = self._generation
-                if jobs:
-                    self._process(jobs, generation)
+                    if isinstance(item, Task):
+                        self._running = item
+                if isinstance(item, Task):
+                    self._run_task(item, generation)
+                elif item:
+                    self._process(item, generation)
         finally:
             if self._owns_project and self._project is not None:
                 self._project.close()
@@ -235,6 +250,11 @@ class ProposalWorker(QObject):
         with self._lock:
             pending, total = self._cancel_pending, self._cancelled_total
             self._cancel_pending, self._cancelled_total = False, 0
+            dropped, self._dropped = self._dropped, []
+        for task in dropped:
+            task.was_cancelled = task.error is None
+            self.progress.emit(task.label, 0, 0)
+            self.task_finished.emit(task)
         if pending:
             self.progress.emit(LABEL, total, total)
             self.cancelled.emit()
@@ -265,27 +285,69 @@ class ProposalWorker(QObject):
             self._proposer = make_proposer(backbone, self.method)
         return self._project
 
-    def _drop_all(self, generation: int, reason: str) -> None:
-        """The model or project failed to load: report once, drop the queue."""
+    def _load(self, generation: int) -> Project | None:
+        """The project, with the model loaded; on failure report once, drop every queued
+        job (failing its tasks) and return None."""
+        try:
+            return self._ensure_ready()
+        except Exception as exc:  # any failure to load must leave the loop running
+            what = "project" if self._project is None else f"{self.backbone_name} model"
+            reason = self._load_error = f"could not load the {what}: {reason_of(exc)}"
         self.failed.emit(NO_IMAGE, reason)
         with self._lock:
+            tasks = self._queue.clear_tasks()
+            for task in tasks:
+                task.error = reason
+            self._dropped.extend(tasks)
             if generation != self._generation:
-                return
+                return None
             self._queue.clear()
             total = self._total
             self._done = self._total = 0
         self.progress.emit(LABEL, total, total)
+        return None
+
+    def _run_task(self, task: Task, generation: int) -> None:
+        """Run a task to its end; whatever it raises is reported, never raised."""
+        label, totals = task.label, [0]
+
+        def progress(done: int, total: int) -> None:
+            totals[0] = total
+            self.progress.emit(label, done, total)
+
+        def cancelled() -> bool:
+            return task.cancel_requested or self._stop.is_set()
+
+        try:
+            project = self._load(generation)
+            if project is None:
+                task.error = self._load_error
+                return
+            assert self._proposer is not None
+            ctx = TaskContext(project, self._proposer, progress, cancelled)
+            try:
+                result = task.run(ctx)
+            except Exception as exc:  # a failed task must leave the loop running
+                if not cancelled():
+                    task.error = reason_of(exc)
+                    self.failed.emit(task.image_id, f"{label}: {task.error}")
+            else:
+                if not cancelled():
+                    task.result = result
+        finally:
+            with self._lock:
+                self._running = None
+            task.was_cancelled = cancelled() and task.error is None
+            self.progress.emit(label, totals[0], totals[0])
+            self.task_finished.emit(task)
 
     def _process(self, jobs: list[ProposeJob], generation: int) -> None:
         if self._project is None or self._proposer is None:
             with self._lock:
                 done, total = self._done, self._total
             self.progress.emit(LABEL, done, total)
-        try:
-            project = self._ensure_ready()
-        except Exception as exc:  # any failure to load must leave the loop running
-            what = "project" if self._project is None else f"{self.backbone_name} model"
-            self._drop_all(generation, f"could not load the {what}: {reason_of(exc)}")
+        project = self._load(generation)
+        if project is None:
             return
 
         todo: list[tuple[ProposeJob, np.ndarray]] = []
@@ -295,7 +357,7 @@ class ProposalWorker(QObject):
             if not self._current(generation):
                 return
             try:
-                wanted = self._wanted(project, job)
+                wanted = should_propose(project, job)
                 if wanted:
                     path = job.path if Path(job.path).is_absolute() else project.root / job.path
                     todo.append((job, load_rgb(path).rgb))
@@ -327,13 +389,14 @@ class ProposalWorker(QObject):
             if not self._current(generation):
                 return
             try:
-                self._store(project, job, result)
+                store_proposals(project, job.image_id, result)
+                self._maps.remember(job.image_id, result.saliency, replace=True)
             except Exception as exc:
                 reason = f"could not store its proposals: {reason_of(exc)}"
                 self.failed.emit(job.image_id, reason)
             else:
                 try:
-                    self._save_map(job.image_id, result.saliency)
+                    self._maps.save(job.image_id, result.saliency)
                 except OSError as exc:  # the map stays in memory for this session
                     self.failed.emit(job.image_id, f"could not save its map: {exc}")
                 self.proposals_ready.emit(job.image_id)
@@ -345,54 +408,6 @@ class ProposalWorker(QObject):
 
         assert self._proposer is not None
         return resize_for_network(rgb, self._proposer.recipe.input_size)
-
-    @staticmethod
-    def _wanted(project: Project, job: ProposeJob) -> bool:
-        """Whether to propose for the job's image: forced, or still ``new`` without boxes."""
-        if job.force:
-            return True
-        try:
-            row = project.image(job.image_id)
-        except KeyError:  # removed from the project since it was queued
-            return False
-        return row.status == "new" and not project.boxes(job.image_id)
-
-    def _store(self, project: Project, job: ProposeJob, result: ImageProposals) -> None:
-        """Replace the image's still-proposed proposals, update its status, keep its map."""
-        image_id = job.image_id
-        specs: list[dict[str, Any]] = [
-            {
-                "class_name": p.class_name,
-                "box": p.box,
-                "origin": "proposal",
-                "state": "proposed",
-                "confidence": p.confidence,
-                "method": p.method,
-            }
-            for p in result.proposals
-        ]
-        project.replace_proposals(image_id, specs)
-        row = project.image(image_id)
-        if row.width is None or row.height is None:
-            project.set_image_size(image_id, *result.size)
-        if row.status == "new":
-            project.set_status(image_id, "proposed")
-        self._remember(image_id, result.saliency, replace=True)
-
-    def _save_map(self, image_id: int, saliency: np.ndarray) -> None:
-        """Write ``maps/<id>.npy`` as float16 through a temporary file and a rename."""
-        self.maps_dir.mkdir(parents=True, exist_ok=True)
-        final = self.maps_dir / f"{image_id}.npy"
-        temporary = final.with_name(f".{image_id}.npy.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "wb") as f:
-                np.save(f, np.asarray(saliency, dtype=np.float16), allow_pickle=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, final)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
 
 
 def start_worker(

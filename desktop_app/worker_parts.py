@@ -1,10 +1,21 @@
-"""Small parts of the proposal worker: where maps live, error wording, its signals."""
+"""Parts of the worker: storing proposals, the map cache, error wording, its signals."""
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
+
+from core.store import Project
+from desktop_app.jobs import ProposeJob
+
+if TYPE_CHECKING:
+    from core.proposals import ImageProposals
 
 
 def maps_folder(db_path: str | Path) -> Path:
@@ -16,6 +27,95 @@ def reason_of(exc: BaseException) -> str:
     """One readable sentence for an exception (KeyError's str() adds quotes)."""
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     return str(text) or type(exc).__name__
+
+
+def should_propose(project: Project, job: ProposeJob) -> bool:
+    """Whether to propose for the job's image: forced, or still ``new`` without boxes."""
+    if job.force:
+        return True
+    try:
+        row = project.image(job.image_id)
+    except KeyError:  # removed from the project since it was queued
+        return False
+    return row.status == "new" and not project.boxes(job.image_id)
+
+
+def store_proposals(project: Project, image_id: int, result: ImageProposals) -> None:
+    """Replace the image's still-proposed proposals (one transaction), set its size if
+    unknown and move it from ``new`` to ``proposed``."""
+    specs: list[dict[str, Any]] = [
+        {
+            "class_name": p.class_name,
+            "box": p.box,
+            "origin": "proposal",
+            "state": "proposed",
+            "confidence": p.confidence,
+            "method": p.method,
+        }
+        for p in result.proposals
+    ]
+    project.replace_proposals(image_id, specs)
+    row = project.image(image_id)
+    if row.width is None or row.height is None:
+        project.set_image_size(image_id, *result.size)
+    if row.status == "new":
+        project.set_status(image_id, "proposed")
+
+
+class MapCache:
+    """The proposals' maps: the most recent ``size`` in memory, all in ``folder/<id>.npy``
+    (float16), so a reopened project shows them without recomputing. Safe from any thread."""
+
+    def __init__(self, folder: Path, size: int) -> None:
+        self.folder = folder
+        self._size = size
+        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, image_id: int) -> np.ndarray | None:
+        """The image's map, ``(S, S)`` float32 0-1 (read-only), or None when it has none."""
+        with self._lock:
+            cached = self._maps.get(image_id)
+            if cached is not None:
+                self._maps.move_to_end(image_id)
+                return cached
+        try:
+            loaded = np.load(self.folder / f"{image_id}.npy", allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        if loaded.ndim != 2:
+            return None
+        return self.remember(image_id, loaded, replace=False)
+
+    def remember(self, image_id: int, saliency: np.ndarray, replace: bool) -> np.ndarray:
+        """Cache a read-only float32 copy; with ``replace=False`` a map cached meanwhile
+        (a newer one from the worker) wins over this one (read from disk)."""
+        value = np.array(saliency, dtype=np.float32)
+        value.flags.writeable = False
+        with self._lock:
+            if not replace and image_id in self._maps:
+                self._maps.move_to_end(image_id)
+                return self._maps[image_id]
+            self._maps[image_id] = value
+            self._maps.move_to_end(image_id)
+            while len(self._maps) > self._size:
+                self._maps.popitem(last=False)
+        return value
+
+    def save(self, image_id: int, saliency: np.ndarray) -> None:
+        """Write ``<id>.npy`` as float16 through a temporary file and a rename."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        final = self.folder / f"{image_id}.npy"
+        temporary = final.with_name(f".{image_id}.npy.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "wb") as f:
+                np.save(f, np.asarray(saliency, dtype=np.float16), allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, final)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
 
 class WorkerSignals(QObject):
@@ -31,3 +131,4 @@ class WorkerSignals(QObject):
     progress = Signal(str, int, int)
     failed = Signal(int, str)
     cancelled = Signal()
+    task_finished = Signal(object)

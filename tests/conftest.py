@@ -1,4 +1,5 @@
-"""Fixtures shared by the test modules: an image folder and a project store opened on it."""
+"""Fixtures shared by the test modules: an image folder, a project store opened on it,
+and for the worker tests six registered images and a worker starter."""
 
 from __future__ import annotations
 
@@ -18,3 +19,33 @@ def folder(tmp_path):
 def project(folder):
     with Project.open(Project.default_db_path(folder), folder) as opened:
         yield opened
+
+
+@pytest.fixture
+def image_ids(folder, project) -> list[int]:
+    """Six registered images of 64×48 to 300×200 pixels, ids in path order."""
+    from tests.worker_helpers import SIZES, write_image
+
+    names = []
+    for i, size in enumerate(SIZES):
+        write_image(folder / f"img{i}.png", size, seed=i)
+        names.append(f"img{i}.png")
+    project.register_images(names)
+    return [project.image_by_path(n).id for n in names]
+
+
+@pytest.fixture
+def start(qtbot, project):
+    """Starts workers (``start_worker`` arguments) and stops every one after the test."""
+    from desktop_app.worker import start_worker, stop_worker
+
+    started: list[tuple] = []
+
+    def _start(target=None, **kwargs):
+        thread, worker = start_worker(project.db_path if target is None else target, **kwargs)
+        started.append((thread, worker))
+        return thread, worker
+
+    yield _start
+    for thread, worker in started:
+        assert stop_worker(thread, worker)

@@ -9,16 +9,12 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 from PySide6.QtCore import QCoreApplication
 
 from desktop_app.jobs import JobQueue, ProposeJob
-from desktop_app.worker import LABEL, NO_IMAGE, ProposalWorker, start_worker, stop_worker
-
-SIZES = [(64, 48), (120, 90), (160, 120), (200, 150), (240, 180), (300, 200)]
-LONG = 120_000  # ms; generous: the first batch also loads the model
-
+from desktop_app.worker import LABEL, NO_IMAGE, ProposalWorker, stop_worker
+from tests.worker_helpers import LONG, SIZES, job_list
 
 # --- JobQueue, without Qt -------------------------------------------------------------------
 
@@ -93,51 +89,6 @@ def test_take_wakes_when_jobs_arrive():
 
 
 # --- the worker ------------------------------------------------------------------------------
-
-
-def write_image(path: Path, size: tuple[int, int], seed: int) -> None:
-    """A coloured ellipse on a gradient background."""
-    w, h = size
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(40, 200, w, dtype=np.float32)[None, :, None]
-    background = np.broadcast_to(ramp, (h, w, 3)).astype(np.uint8)
-    img = Image.fromarray(np.ascontiguousarray(background))
-    draw = ImageDraw.Draw(img)
-    x1, y1 = int(w * rng.uniform(0.1, 0.3)), int(h * rng.uniform(0.1, 0.3))
-    x2, y2 = int(w * rng.uniform(0.6, 0.9)), int(h * rng.uniform(0.6, 0.9))
-    colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-    draw.ellipse((x1, y1, x2, y2), fill=colour)
-    img.save(path)
-
-
-@pytest.fixture
-def image_ids(folder, project) -> list[int]:
-    """Six registered images of 64×48 to 300×200 pixels, ids in path order."""
-    names = []
-    for i, size in enumerate(SIZES):
-        write_image(folder / f"img{i}.png", size, seed=i)
-        names.append(f"img{i}.png")
-    project.register_images(names)
-    return [project.image_by_path(n).id for n in names]
-
-
-def job_list(project, image_ids: list[int]) -> list[ProposeJob]:
-    return [ProposeJob(i, project.root / project.image(i).path) for i in image_ids]
-
-
-@pytest.fixture
-def start(qtbot, project):
-    """Starts workers (``start_worker`` arguments) and stops every one after the test."""
-    started: list[tuple] = []
-
-    def _start(target=None, **kwargs):
-        thread, worker = start_worker(project.db_path if target is None else target, **kwargs)
-        started.append((thread, worker))
-        return thread, worker
-
-    yield _start
-    for thread, worker in started:
-        assert stop_worker(thread, worker)
 
 
 def finished(label: str, done: int, total: int) -> bool:
