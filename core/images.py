@@ -7,9 +7,12 @@ so widths, heights and box coordinates always refer to the image as a person see
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -19,6 +22,8 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 #: clear message instead of exhausting memory (PIL's decompression-bomb guard).
 MAX_PIXELS = 250_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+#: Longest side of the copy :func:`load_display` decodes for the screen.
+DISPLAY_SIDE = 2048
 
 
 class ImageLoadError(ValueError):
@@ -73,6 +78,30 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img)
 
 
+@contextmanager
+def _reading(path: Path, limit: int) -> Iterator[None]:
+    """Turn whatever reading ``path`` raises into one :class:`ImageLoadError` sentence."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except FileNotFoundError as exc:
+        raise ImageLoadError(f"{path}: no such file") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(f"{path}: not an image file SaliBox can read") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(
+            f"{path}: image too large ({exc}; the limit is {limit / 1e6:g} megapixels)"
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{path}: damaged or truncated image ({exc})") from exc
+
+
+def _check_pixels(img: Image.Image, limit: int) -> None:
+    if img.width * img.height > limit:
+        raise Image.DecompressionBombError(f"{img.width}x{img.height}")
+
+
 def load_rgb(path: str | Path, max_pixels: int | None = None) -> LoadedImage:
     """Read an image file as RGB with EXIF orientation applied.
 
@@ -89,27 +118,60 @@ def load_rgb(path: str | Path, max_pixels: int | None = None) -> LoadedImage:
     """
     path = Path(path)
     limit = MAX_PIXELS if max_pixels is None else max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > limit:
-                    raise Image.DecompressionBombError(f"{img.width}x{img.height}")
-                img = ImageOps.exif_transpose(img)
-                rgb = _to_rgb(img)
-    except FileNotFoundError as exc:
-        raise ImageLoadError(f"{path}: no such file") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageLoadError(f"{path}: not an image file SaliBox can read") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(
-            f"{path}: image too large ({exc}; the limit is {limit / 1e6:g} megapixels)"
-        ) from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{path}: damaged or truncated image ({exc})") from exc
+    with _reading(path, limit), Image.open(path) as img:
+        _check_pixels(img, limit)
+        rgb = _to_rgb(ImageOps.exif_transpose(img))
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ImageLoadError(f"{path}: image has no pixels")
     return LoadedImage(path=path, rgb=np.ascontiguousarray(rgb))
+
+
+@dataclass(frozen=True)
+class DisplayImage:
+    """A screen copy of an image.
+
+    Attributes:
+        path: the file it came from.
+        rgb: ``(h, w, 3)`` uint8, EXIF orientation applied, at most the requested side.
+        size: ``(W, H)`` of the full image as displayed, the pixels boxes are given in.
+    """
+
+    path: Path
+    rgb: np.ndarray
+    size: tuple[int, int]
+
+
+def load_display(
+    path: str | Path, max_side: int = DISPLAY_SIDE, max_pixels: int | None = None
+) -> DisplayImage:
+    """Read a copy of an image for the screen, at most ``max_side`` pixels on its longer
+    side, with EXIF orientation applied like :func:`load_rgb`.
+
+    A JPEG is decoded at a reduced scale (``Image.draft``: 1/2, 1/4 or 1/8), so a 24 MP
+    photo takes a fraction of a full decode; the rest is shrunk with area averaging.
+
+    Raises:
+        ImageLoadError: as :func:`load_rgb`.
+    """
+    path = Path(path)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    with _reading(path, limit), Image.open(path) as img:
+        _check_pixels(img, limit)
+        width, height = img.size
+        if img.getexif().get(_EXIF_ORIENTATION) in _TRANSPOSING_ORIENTATIONS:
+            width, height = height, width
+        scale = max_side / max(width, height)
+        if scale < 1:  # a no-op for formats other than JPEG
+            img.draft(None, (max(1, int(img.width * scale)), max(1, int(img.height * scale))))
+        rgb = _to_rgb(ImageOps.exif_transpose(img))
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ImageLoadError(f"{path}: image has no pixels")
+    longest = max(rgb.shape[:2])
+    if longest > max_side:
+        factor = max_side / longest
+        shape = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
+        rgb = cv2.resize(rgb, shape, interpolation=cv2.INTER_AREA)
+    return DisplayImage(path, np.ascontiguousarray(rgb), (width, height))
 
 
 #: EXIF orientations that swap width and height (rotations by 90 or 270 degrees).

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 import core.images
-from core.images import ImageLoadError, is_image_file, list_images, load_rgb
+from core.images import ImageLoadError, is_image_file, list_images, load_display, load_rgb
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
@@ -304,3 +305,48 @@ def test_configurable_pixel_limit(tmp_path):
     with pytest.raises(ImageLoadError, match="too large"):
         load_rgb(path, max_pixels=4999)
     assert load_rgb(path, max_pixels=5000).width == 100
+
+
+# --- the screen copy -------------------------------------------------------------------------
+
+
+def big_photo(path: Path, orientation: int | None = None) -> Path:
+    """A 6000×4000 JPEG: grey, with a red block at x 3000–4500, y 1000–2500 (file pixels)."""
+    pixels = np.full((4000, 6000, 3), 128, dtype=np.uint8)
+    pixels[1000:2500, 3000:4500] = RED
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    return save(Image.fromarray(pixels), path, exif=exif, quality=90)
+
+
+def test_display_copy_of_a_24_megapixel_jpeg_is_small_and_keeps_the_full_size(tmp_path):
+    path = big_photo(tmp_path / "big.jpg")
+    shown = load_display(path)
+    assert shown.size == (6000, 4000)
+    assert shown.rgb.shape == (1365, 2048, 3) and shown.rgb.dtype == np.uint8
+    full = load_rgb(path).rgb
+    expected = cv2.resize(full, (2048, 1365), interpolation=cv2.INTER_AREA)
+    assert np.abs(shown.rgb.astype(int) - expected).mean() < 2
+    assert tuple(shown.rgb[600, 1280]) == pytest.approx(RED, abs=8)  # inside the block
+    small = load_display(path, max_side=500)
+    assert small.rgb.shape == (333, 500, 3) and small.size == (6000, 4000)
+
+
+def test_display_copy_applies_exif_orientation(tmp_path):
+    path = big_photo(tmp_path / "turned.jpg", orientation=6)  # shown turned 90° clockwise
+    shown = load_display(path, max_side=600)
+    assert shown.size == (4000, 6000)
+    assert shown.rgb.shape == (600, 400, 3)
+    expected = cv2.resize(load_rgb(path).rgb, (400, 600), interpolation=cv2.INTER_AREA)
+    assert np.abs(shown.rgb.astype(int) - expected).mean() < 2
+
+
+def test_display_copy_of_a_small_image_is_the_image(tmp_path):
+    img = Image.new("RGB", (30, 20), GREEN)
+    path = save(img, tmp_path / "small.png")
+    shown = load_display(path)
+    assert shown.size == (30, 20)
+    np.testing.assert_array_equal(shown.rgb, load_rgb(path).rgb)
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_display(tmp_path / "missing.jpg")

@@ -120,14 +120,21 @@ class Canvas(QGraphicsView):
 
     # Content
 
-    def set_image(self, rgb: np.ndarray) -> None:
-        """Show an ``(H, W, 3)`` uint8 RGB image and fit it; boxes and heatmap stay as set."""
+    def set_image(self, rgb: np.ndarray, size: tuple[int, int] | None = None) -> None:
+        """Show an ``(h, w, 3)`` uint8 RGB image and fit it; boxes and heatmap stay as set.
+
+        ``size``, the ``(W, H)`` of the full image when ``rgb`` is a smaller screen copy,
+        sets the scene's pixels: the copy is stretched over ``(0, 0, W, H)``, so boxes stay
+        in full-image pixels.
+        """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
         height, width = rgb.shape[:2]
+        full_width, full_height = size if size is not None else (width, height)
         self.image_item.setPixmap(graphics.to_pixmap(np.ascontiguousarray(rgb)))
-        self._size = (float(width), float(height))
-        self.scene().setSceneRect(0, 0, width, height)
+        self.image_item.setTransform(QTransform.fromScale(full_width / width, full_height / height))
+        self._size = (float(full_width), float(full_height))
+        self.scene().setSceneRect(0, 0, full_width, full_height)
         self._stretch_heatmap()
         self.fit()
 
