@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from core.importer import import_folder
 from core.store import Project, StoreError
 from desktop_app.controller import Controller
-from desktop_app.jobs import ProposeJob
+from desktop_app.jobs import NO_IMAGE, ProposeJob, Task
 from desktop_app.worker import start_worker, stop_worker
 from ui.canvas import Canvas
 from ui.main_window import MainWindow
@@ -46,7 +46,7 @@ class Session:
         self.close()
         self.project = project
         self.controller = Controller(
-            project, self.window, self.canvas, self._saliency, self._prioritize
+            project, self.window, self.canvas, self._saliency, self._prioritize, self._submit
         )
         self._start_worker()
         self.window.add_recent(str(project.db_path))
@@ -59,6 +59,18 @@ class Session:
     def _prioritize(self, image_ids: list[int]) -> None:
         if self.worker is not None:
             self.worker.prioritize(image_ids)
+
+    def _submit(self, task: Task) -> None:
+        if self.worker is not None:
+            self.worker.submit_task(task)
+
+    def _cancel_shown_job(self) -> None:
+        """Cancel the job the status bar shows (every job when it shows none)."""
+        if self.worker is not None and self.controller is not None:
+            self.worker.cancel(self.controller.shown_job())
+
+    def _show_failure(self, image_id: int, reason: str) -> None:
+        self.window.show_error(reason if image_id == NO_IMAGE else f"image {image_id}: {reason}")
 
     def settings(self) -> ProposalSettings:
         """The open project's proposal settings (defaults where none are stored)."""
@@ -79,13 +91,11 @@ class Session:
         )
         self.worker.proposals_ready.connect(self.controller.proposals_ready)
         self.worker.progress.connect(self.controller.job_progress)
-        self.worker.failed.connect(
-            lambda image_id, reason: self.window.show_error(f"image {image_id}: {reason}")
-        )
-        self._cancel = self.window.cancel_requested.connect(self.worker.cancel)
+        self.worker.failed.connect(self._show_failure)
+        self.worker.task_finished.connect(self.controller.task_finished)
+        self._cancel = self.window.cancel_requested.connect(self._cancel_shown_job)
         rows = self.controller.rows
         self.worker.submit([ProposeJob(r.id, self.project.root / r.path) for r in rows], force)
-        self.window.set_heatmap_methods([chosen.method])
 
     def _stop_worker(self) -> None:
         if self.worker is not None:
@@ -112,6 +122,7 @@ class Session:
         for name, value in asdict(chosen).items():
             self.project.set_setting(f"proposals.{name}", str(value))
         self._stop_worker()
+        self.controller.forget_maps()  # maps of another network
         self._start_worker(force=True)
 
     def _open_project(self, path: Path) -> Project:

@@ -8,13 +8,15 @@ back to the widgets from the store, so the screen always shows what is saved.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoStack
 
-from core.images import ImageLoadError, load_rgb
+from core.images import ImageLoadError, load_display
 from core.store import BoxRow, ImageRow, Project
+from desktop_app.jobs import MapJob, ScoreJob, Task
 from desktop_app.undo import BoxCommand
 from ui.box_view import BoxView
 from ui.canvas import Canvas
@@ -26,6 +28,17 @@ NEEDS_REVIEW = ("new", "proposed", "in_review")
 #: How many images after the current one the worker proposes first.
 LOOKAHEAD = 8
 DEFAULT_CLASS = "object"
+#: The map selector: label → map type (a recipe of ``core.proposals.RECIPES``), None for
+#: the map the proposals came from.
+MAP_TYPES: dict[str, str | None] = {
+    "Proposals' map": None,
+    "CAM": "cam",
+    "Grad-CAM": "gradcam",
+    "Sensitivity": "sensitivity",
+    "Attention": "attention",
+}
+#: How many maps of a chosen type stay in memory (``(224, 224)`` float32, 200 kB each).
+TYPED_MAPS = 64
 
 
 def box_view(row: BoxRow) -> BoxView:
@@ -48,6 +61,9 @@ class Controller(QObject):
         saliency: ``image id → (h, w) float map or None``, the worker's map cache.
         prioritize: called with the ids of the current and next images, so the worker
             proposes them first.
+        submit_task: queues a :class:`~desktop_app.jobs.Task` in the worker (maps of a
+            chosen type, the image score); the worker's ``task_finished`` must reach
+            :meth:`task_finished`.
     """
 
     def __init__(
@@ -57,6 +73,7 @@ class Controller(QObject):
         canvas: Canvas,
         saliency: Callable[[int], object] | None = None,
         prioritize: Callable[[list[int]], None] | None = None,
+        submit_task: Callable[[Task], None] | None = None,
     ) -> None:
         super().__init__(window)
         self.project = project
@@ -64,6 +81,10 @@ class Controller(QObject):
         self.canvas = canvas
         self.saliency = saliency or (lambda _id: None)
         self.prioritize = prioritize or (lambda _ids: None)
+        self.submit_task = submit_task or (lambda _task: None)
+        self.map_type: str | None = None  # None: the proposals' map
+        self._typed_maps: OrderedDict[tuple[int, str], object] = OrderedDict()
+        self._jobs: dict[str, tuple[int, int]] = {}  # label → (done, total), latest last
         self.undo_stack = QUndoStack(self)
         self.rows: list[ImageRow] = []
         self._position: dict[int, int] = {}  # image id → index in rows
@@ -73,6 +94,8 @@ class Controller(QObject):
         self.class_filter: str | None = None
         self._job_started: dict[str, float] = {}
         self._connect()
+        window.set_heatmap_methods(list(MAP_TYPES))
+        self.map_type = MAP_TYPES.get(window.heatmap_method())
         canvas.set_heatmap_visible(window.heatmap_box.isChecked())
         canvas.set_heatmap_opacity(window.opacity_slider.value() / 100)
         self.refresh_classes()
@@ -100,6 +123,8 @@ class Controller(QObject):
             (w.save_requested, lambda: w.statusBar().showMessage("Every change is saved", 3000)),
             (w.heatmap_toggled, c.set_heatmap_visible),
             (w.heatmap_opacity_changed, c.set_heatmap_opacity),
+            (w.heatmap_method_changed, self.choose_map),
+            (w.rank_requested, self.rank_by_score),
             (c.box_drawn, self.add_drawn_box),
             (c.box_changed, self.move_box),
             (c.delete_requested, self.delete_box),
@@ -167,11 +192,12 @@ class Controller(QObject):
         self.index = max(0, min(index, len(self.rows) - 1))
         row = self.rows[self.index]
         try:
-            self.canvas.set_image(load_rgb(self.project.root / row.path).rgb)
+            shown = load_display(self.project.root / row.path)  # boxes stay in full pixels
+            self.canvas.set_image(shown.rgb, shown.size)
         except ImageLoadError as exc:
             self.window.show_error(str(exc))
         self.refresh(row.id)
-        self.canvas.set_heatmap(self.saliency(row.id))
+        self._show_map(row)
         self.window.select_image(row.id)
         self._update_position()
         ahead = [r.id for r in self.rows[self.index : self.index + LOOKAHEAD]]
@@ -204,19 +230,78 @@ class Controller(QObject):
     def proposals_ready(self, image_id: int) -> None:
         """The worker stored proposals (and a map) for ``image_id``."""
         self.refresh(image_id)
-        if image_id == self.current_id():
+        if image_id == self.current_id() and self.map_type is None:
             self.canvas.set_heatmap(self.saliency(image_id))
 
+    # --- the heatmap's map type -----------------------------------------------------------
+
+    def choose_map(self, label: str) -> None:
+        """Show maps of the type named ``label`` in :data:`MAP_TYPES`."""
+        self.map_type = MAP_TYPES.get(label)
+        if 0 <= self.index < len(self.rows):
+            self._show_map(self.rows[self.index])
+
+    def typed_map(self, image_id: int, kind: str):
+        """The cached map of type ``kind`` for an image, or None."""
+        return self._typed_maps.get((image_id, kind))
+
+    def forget_maps(self) -> None:
+        """Drop the cached maps of chosen types (the network changed)."""
+        self._typed_maps.clear()
+
+    def _show_map(self, row: ImageRow) -> None:
+        """Show the chosen map of the image: the proposals', a cached one, or none while
+        the worker computes it (ahead of proposals); never waits."""
+        if self.map_type is None:
+            self.canvas.set_heatmap(self.saliency(row.id))
+            return
+        heat = self.typed_map(row.id, self.map_type)
+        self.canvas.set_heatmap(heat)
+        if heat is None:
+            self.submit_task(MapJob(row.id, self.project.root / row.path, self.map_type))
+
+    # --- worker jobs ----------------------------------------------------------------------
+
+    def rank_by_score(self) -> None:
+        """Score every image in the worker; the list is sorted by score when it is done."""
+        self.submit_task(ScoreJob())
+        self.window.statusBar().showMessage("Image scores are computed in the background", 4000)
+
+    def task_finished(self, task: Task) -> None:
+        """A worker task ended (failures are reported through the worker's ``failed``)."""
+        if task.result is None:
+            return
+        if isinstance(task, MapJob):
+            self._typed_maps[(task.image_id, task.kind)] = task.result
+            self._typed_maps.move_to_end((task.image_id, task.kind))
+            while len(self._typed_maps) > TYPED_MAPS:
+                self._typed_maps.popitem(last=False)
+            if task.image_id == self.current_id() and task.kind == self.map_type:
+                self.canvas.set_heatmap(task.result)
+        elif isinstance(task, ScoreJob):
+            self.window.statusBar().showMessage(f"Scored {task.result} images", 5000)
+            self.window.image_list.set_sort_order("image_score", True)
+
     def job_progress(self, label: str, done: int, total: int) -> None:
-        """Show a worker job's progress with an ETA; hide it when finished."""
+        """Show the latest running worker job's progress with an ETA; hide it when every
+        job is finished."""
+        self._jobs.pop(label, None)
         if total <= 0 or done >= total:
             self._job_started.pop(label, None)
+        else:
+            self._jobs[label] = (done, total)
+            self._job_started.setdefault(label, time.monotonic())
+        if not self._jobs:
             self.window.set_job(None)
             return
-        started = self._job_started.setdefault(label, time.monotonic())
-        elapsed = time.monotonic() - started
+        label, (done, total) = next(reversed(self._jobs.items()))
+        elapsed = time.monotonic() - self._job_started[label]
         eta = elapsed / done * (total - done) if done else None
         self.window.set_job(label, done, total, eta)
+
+    def shown_job(self) -> str | None:
+        """The label of the job the status bar shows (what its Cancel button cancels)."""
+        return next(reversed(self._jobs), None)
 
     # --- edits: store first, then the undo stack, then the view ---------------------------
 

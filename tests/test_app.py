@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, QRectF, QSettings, Qt
 
 from core.store import Project
 from desktop_app.controller import Controller
@@ -191,3 +191,57 @@ def test_class_filter_lists_only_images_with_that_class(qtbot, app, project):
     assert controller.current_id() == second
     combo.setCurrentIndex(0)
     assert len(controller.rows) == 3
+
+
+def test_a_24_megapixel_jpeg_is_shown_from_a_small_copy_with_boxes_in_full_pixels(
+    qtbot, app, project
+):
+    """The canvas gets a screen copy of at most 2048 px; the scene, the image item and the
+    boxes stay in the photo's own pixels, and the red block drawn in the photo appears
+    exactly under the box that surrounds it."""
+    _window, canvas, controller = app
+    pixels = np.full((4000, 6000, 3), 128, dtype=np.uint8)
+    pixels[1000:2500, 3000:4500] = (255, 0, 0)
+    Image.fromarray(pixels).save(project.root / "d big.jpg", quality=90)
+    project.register_images(["d big.jpg"])
+    big = project.image_by_path("d big.jpg").id
+    project.add_box(big, "cat", (3000, 1000, 4500, 2500), origin="human", state="accepted")
+    controller.reload_list()
+    controller.show_image_id(big)
+    canvas.set_heatmap_visible(False)
+
+    assert max(canvas.image_item.pixmap().width(), canvas.image_item.pixmap().height()) == 2048
+    assert canvas.sceneRect() == QRectF(0, 0, 6000, 4000)
+    assert canvas.image_item.sceneBoundingRect() == QRectF(0, 0, 6000, 4000)
+    assert shown(canvas) == [("cat", (3000, 1000, 4500, 2500), "accepted")]
+
+    frame = canvas.viewport().grab().toImage()
+
+    def colour(x: float, y: float) -> tuple[int, int, int]:
+        point = view_point(canvas, x, y)
+        pixel = frame.pixelColor(point.x(), point.y())
+        return pixel.red(), pixel.green(), pixel.blue()
+
+    def is_red(c: tuple[int, int, int]) -> bool:
+        return c[0] > 200 and c[1] < 60 and c[2] < 60
+
+    assert is_red(colour(3750, 1750))  # the middle of the box
+    # 150 px (about 15 screen pixels) inside and outside each side, clear of the outline
+    for x, y in ((3150, 1750), (4350, 1750), (3750, 1150), (3750, 2350)):
+        assert is_red(colour(x, y))
+    for x, y in ((2850, 1750), (4650, 1750), (3750, 850), (3750, 2650)):
+        assert not is_red(colour(x, y))
+
+
+def test_status_bar_shows_the_latest_running_job_and_cancel_targets_it(app):
+    window, _canvas, controller = app
+    controller.job_progress("Proposing boxes", 1, 10)
+    controller.job_progress("Scoring images", 2, 12)
+    assert window.job_label.text().startswith("Scoring images 2/12")
+    assert controller.shown_job() == "Scoring images"
+    controller.job_progress("Scoring images", 12, 12)  # finished: the proposals show again
+    assert window.job_label.text().startswith("Proposing boxes 1/10")
+    assert controller.shown_job() == "Proposing boxes"
+    controller.job_progress("Proposing boxes", 0, 0)
+    assert controller.shown_job() is None
+    assert not window.job_label.isVisibleTo(window)

@@ -1,13 +1,21 @@
-"""Opening a folder in the app: import, proposals from the worker, proposal settings."""
+"""Opening a folder in the app: import, proposals from the worker, proposal settings, and
+the worker jobs the window starts (maps of a chosen type, ranking by image score)."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QImage
 
 from desktop_app.app import Session
+from desktop_app.controller import MAP_TYPES
+from desktop_app.jobs import ScoreJob
+from tests.worker_helpers import write_image
+from ui import graphics
 from ui.canvas import Canvas
 from ui.main_window import MainWindow
 from ui.settings_dialog import ProposalSettings, SettingsDialog
@@ -77,3 +85,97 @@ def test_settings_dialog_returns_what_was_chosen(qtbot):
     dialog.method.setCurrentText("cam")
     dialog.batch_size.setValue(4)
     assert dialog.values() == ProposalSettings("b", "auto", "cam", 4)
+
+
+# --- worker jobs from the window: the map selector and ranking by image score ---------------
+
+
+@pytest.fixture
+def opened(qtbot, tmp_path, session):
+    """The session on a folder of four generated photos, every image proposed."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i, size in enumerate([(160, 120), (200, 150), (120, 90), (240, 180)]):
+        write_image(folder / f"shot {i}.png", size, seed=i)
+    assert session.open(str(folder))
+    qtbot.waitUntil(lambda: all_proposed(session), timeout=LONG)
+    return session
+
+
+def heatmap_shown(canvas: Canvas) -> QImage:
+    return canvas.heatmap_item.pixmap().toImage()
+
+
+def test_map_selector_shows_a_map_of_the_chosen_type(qtbot, opened):
+    window, canvas, controller = opened.window, opened.canvas, opened.controller
+    window.heatmap_box.setChecked(True)
+    assert [window.method_combo.itemText(i) for i in range(window.method_combo.count())] == list(
+        MAP_TYPES
+    )
+    image_id = controller.current_id()
+    proposals_map = opened.worker.saliency(image_id)
+    assert heatmap_shown(canvas) == graphics.to_pixmap(graphics.colorize(proposals_map)).toImage()
+
+    window.method_combo.setCurrentText("Grad-CAM")
+    assert canvas.heatmap_item.pixmap().isNull()  # nothing stale while the worker computes
+    qtbot.waitUntil(lambda: not canvas.heatmap_item.pixmap().isNull(), timeout=LONG)
+    gradcam = controller.typed_map(image_id, "gradcam")
+    assert gradcam is not None and gradcam.shape == (224, 224)
+    assert not np.allclose(gradcam, proposals_map, atol=0.05)
+    assert heatmap_shown(canvas) == graphics.to_pixmap(graphics.colorize(gradcam)).toImage()
+    assert canvas.heatmap_item.isVisible()
+
+    # Another image, then back: the first image's map comes from the cache at once.
+    window.navigate_requested.emit(1)
+    qtbot.waitUntil(lambda: controller.typed_map(controller.current_id(), "gradcam") is not None)
+    window.navigate_requested.emit(-1)
+    assert heatmap_shown(canvas) == graphics.to_pixmap(graphics.colorize(gradcam)).toImage()
+
+    window.method_combo.setCurrentText("Proposals' map")
+    assert heatmap_shown(canvas) == graphics.to_pixmap(graphics.colorize(proposals_map)).toImage()
+
+
+def test_rank_by_score_stores_scores_and_sorts_the_list(qtbot, opened):
+    window, controller, project = opened.window, opened.controller, opened.project
+    with qtbot.waitSignal(opened.worker.task_finished, timeout=LONG) as finished:
+        window.rank_action.trigger()
+    assert finished.args[0].result == 4
+    scores = [project.image(r.id).image_score for r in controller.rows]
+    assert None not in scores
+    assert scores == sorted(scores, reverse=True)  # best first
+    assert controller.order == ("image_score", True)
+    assert window.image_list.sort_order() == ("image_score", True)
+    model = window.image_model
+    shown = [model.data(model.index(i, 3)) for i in range(model.rowCount())]
+    assert shown == [f"{s:.2f}" for s in scores]
+
+
+def test_cancel_button_cancels_the_score_job_it_shows(qtbot, opened):
+    window, controller, worker, project = (
+        opened.window,
+        opened.controller,
+        opened.worker,
+        opened.project,
+    )
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(label: str, done: int, total: int) -> None:  # in the worker thread
+        if label == ScoreJob.label and done > 0 and not entered.is_set():
+            entered.set()
+            release.wait(60)
+
+    worker.progress.connect(hold, Qt.ConnectionType.DirectConnection)
+    try:
+        window.rank_action.trigger()
+        qtbot.waitUntil(entered.is_set, timeout=LONG)
+        qtbot.waitUntil(lambda: controller.shown_job() == ScoreJob.label, timeout=LONG)
+        assert window.job_label.text().startswith(ScoreJob.label)
+        with qtbot.waitSignal(worker.task_finished, timeout=LONG) as finished:
+            window.cancel_button.click()
+            release.set()
+    finally:
+        release.set()
+    assert finished.args[0].was_cancelled
+    assert all(project.image(r.id).image_score is None for r in controller.rows)
+    qtbot.waitUntil(lambda: controller.shown_job() is None, timeout=LONG)
+    assert not window.job_label.isVisibleTo(window)

@@ -35,6 +35,7 @@ SIGNALS = (
     "filter_requested",
     "image_activated",
     "cancel_requested",
+    "rank_requested",
 )
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
@@ -249,6 +250,13 @@ def test_heatmap_method_and_opacity_emit_their_values(window, emitted):
     ]
     window.set_heatmap_methods(["saliency", "cam"])
     assert window.method_combo.currentText() == "saliency"
+
+
+def test_tools_menu_asks_to_rank_images_by_score(window, emitted):
+    tools = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
+    [rank] = [a for a in tools.actions() if a.text() == "Rank images by image score"]
+    rank.trigger()
+    assert emitted == [("rank_requested", ())]
 
 
 # --- status bar -------------------------------------------------------------------------------

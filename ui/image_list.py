@@ -206,6 +206,13 @@ class ImageListPanel(QWidget):
         """The chosen sort key and whether it is descending."""
         return self.sort_combo.currentData(), self.descending.isChecked()
 
+    def set_sort_order(self, key: str, descending: bool) -> None:
+        """Choose a sort key and direction; emits ``sort_requested`` once."""
+        with QSignalBlocker(self.sort_combo), QSignalBlocker(self.descending):
+            self.sort_combo.setCurrentIndex(max(0, self.sort_combo.findData(key)))
+            self.descending.setChecked(descending)
+        self._emit_sort()
+
     def status_filter(self) -> str | None:
         """The status shown, or None for all."""
         return self.filter_combo.currentData()

@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
     image_activated = Signal(int)
     cancel_requested = Signal()
     settings_requested = Signal()
+    rank_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, windowTitle="SaliBox")
@@ -115,15 +116,16 @@ class MainWindow(QMainWindow):
         combo.installEventFilter(self)
         self.heatmap_box = QCheckBox("Heatmap (H)", self)
         self.heatmap_box.toggled.connect(self.heatmap_toggled)
-        self.method_combo = QComboBox(self)
+        self.method_combo = QComboBox(self, toolTip="Which saliency map the heatmap shows")
         self.method_combo.currentTextChanged.connect(self.heatmap_method_changed)
         slider = self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self, maximum=100)
         slider.setValue(50)
         slider.setMaximumWidth(140)
         slider.valueChanged.connect(lambda value: self.heatmap_opacity_changed.emit(value / 100))
         row = QHBoxLayout()
-        for widget in (QLabel("Class", self), combo, self.heatmap_box, self.method_combo):
+        for widget in (QLabel("Class", self), combo, self.heatmap_box, QLabel("Map", self)):
             row.addWidget(widget)
+        row.addWidget(self.method_combo)
         row.addWidget(QLabel("Opacity", self))
         row.addWidget(slider)
         row.addStretch(1)
@@ -134,7 +136,8 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar(self, maximumWidth=160, textVisible=False)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.clicked.connect(self.cancel_requested)
-        for widget in (self.heatmap_box, self.opacity_slider, self.cancel_button):
+        keep_keys = (self.heatmap_box, self.method_combo, self.opacity_slider, self.cancel_button)
+        for widget in keep_keys:
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay with the canvas
         bar = self.statusBar()
         for widget in (self.job_label, self.progress, self.cancel_button, self.position_label):
@@ -176,6 +179,10 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open recent")
         self._fill_recent_menu()
         review_menu.addAction(self._log_dock.toggleViewAction())
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self.rank_action = tools_menu.addAction("Rank images by image score")
+        self.rank_action.setToolTip("Score every image in the background, then sort by score")
+        self.rank_action.triggered.connect(lambda _checked=False: self.rank_requested.emit())
 
     def _action(self, text: str, keys: list[str], slot: Callable[[], object]) -> QAction:
         """A window-wide action, so its keys work wherever the focus is in the window."""
@@ -203,8 +210,13 @@ class MainWindow(QMainWindow):
         return self.class_combo.currentText().strip()
 
     def set_heatmap_methods(self, methods: list[str]) -> None:
-        """Offer these heatmap methods, keeping the current one if it is still there."""
+        """Offer these map types in the map selector, keeping the current one if it is
+        still there."""
         _refill(self.method_combo, methods)
+
+    def heatmap_method(self) -> str:
+        """The map type chosen in the map selector."""
+        return self.method_combo.currentText()
 
     def _choose_class(self, index: int) -> None:
         if index < self.class_combo.count():
