@@ -197,6 +197,7 @@ class MainWindow(QMainWindow):
     def set_canvas(self, canvas: QWidget) -> None:
         """Show this widget (a ``ui.canvas.Canvas``) in place of the previous one; focus it."""
         if self._right_layout.replaceWidget(self._canvas, canvas) is not None:
+            self._canvas.hide()  # out of the layout; would linger until deleted
             self._canvas.deleteLater()
         self._canvas = canvas
         canvas.setFocus()
