@@ -178,13 +178,25 @@ class Proposer:
 
     def boxes(self, saliency: np.ndarray, resized: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes ``(N, 4)`` in map pixels and their map mass ``(N,)`` for one map."""
-        if self.recipe.boxes == "grabcut":
-            box = grabcut_box(resized, saliency)
-            if box is not None:
-                return box[None], box_mass(saliency, box[None])
-        return threshold_boxes(
-            saliency, threshold=self.recipe.threshold, relative_to=self.recipe.relative_to
-        )
+        return recipe_boxes(self.recipe, saliency, resized)
+
+
+def recipe_boxes(
+    recipe: Recipe, saliency: np.ndarray, resized: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``(N, 4)`` in map pixels, best first, and their map mass ``(N,)``.
+
+    Args:
+        recipe: how the map becomes boxes (threshold or GrabCut, falling back to the
+            threshold when GrabCut finds no foreground).
+        saliency: ``(S, S)`` float map, 0-1.
+        resized: ``(S, S, 3)`` uint8 image the map belongs to (GrabCut's colours).
+    """
+    if recipe.boxes == "grabcut":
+        box = grabcut_box(resized, saliency)
+        if box is not None:
+            return box[None], box_mass(saliency, box[None])
+    return threshold_boxes(saliency, threshold=recipe.threshold, relative_to=recipe.relative_to)
 
 
 def make_proposer(backbone: Backbone, name: str, **overrides) -> Proposer:

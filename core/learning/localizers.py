@@ -1,0 +1,96 @@
+"""Ways to turn an image's evidence into boxes for one class, fit on accepted boxes.
+
+One small class per way, all over :class:`Localizer`: a zero-shot recipe (nothing to
+fit), the CAM of the user's class head (seed 004 §4), and the ridge regressor from a map
+to the box (seed 000 §2.4). :mod:`core.learning.trainer` cross-validates them per class.
+Boxes are ``(N, 4)`` fractions of the image width and height, best first.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from core.boxes import threshold_boxes
+from core.learning.class_head import ClassHead, LabelledImage
+from core.learning.evidence import Evidence
+from core.learning.ridge import RidgeModel, fit_box_regressor, regress_box
+from core.proposals import RECIPES, recipe_boxes
+
+
+class Localizer(ABC):
+    """Boxes and the map behind them, for one class of one image."""
+
+    name: str
+
+    def fit(self, images: Sequence[LabelledImage], class_name: str) -> Localizer:
+        """Learn from accepted images that hold ``class_name``; returns itself."""
+        return self
+
+    @abstractmethod
+    def locate(self, evidence: Evidence, class_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(boxes ``(N, 4)`` fractions 0-1, best first; map ``(S, S)`` float32 0-1)."""
+
+
+class RecipeLocalizer(Localizer):
+    """A zero-shot recipe of :data:`core.proposals.RECIPES` (the map of the backbone's
+    top-1 ImageNet class)."""
+
+    def __init__(self, recipe: str) -> None:
+        self.recipe = recipe
+        self.name = f"recipe:{recipe}"
+
+    def locate(self, evidence, class_index):
+        saliency = evidence.maps[self.recipe]
+        boxes = evidence.recipe_boxes.get(self.recipe)
+        if boxes is None:
+            boxes, _ = recipe_boxes(RECIPES[self.recipe], saliency, evidence.resized)
+            boxes = evidence.recipe_boxes[self.recipe] = boxes / evidence.side
+        return boxes, saliency
+
+
+class HeadCamLocalizer(Localizer):
+    """CAM of the user's class head, kept above its mean (the rule of the default recipe)."""
+
+    name = "head-cam"
+
+    def __init__(self, head: ClassHead) -> None:
+        self.head = head
+
+    def locate(self, evidence, class_index):
+        saliency = self.head.cam(evidence.features, class_index, evidence.side)
+        boxes, _ = threshold_boxes(saliency, threshold=1.0, relative_to="mean")
+        return boxes / evidence.side, saliency
+
+
+def largest_box(item: LabelledImage, class_name: str) -> np.ndarray:
+    """``(4,)`` the largest accepted box of ``class_name`` in the image."""
+    boxes = item.boxes[[i for i, n in enumerate(item.labels) if n == class_name]]
+    return boxes[np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))]
+
+
+class RegressorLocalizer(Localizer):
+    """Ridge regression from a recipe's map to the class's largest box (one box)."""
+
+    def __init__(self, recipe: str, model: RidgeModel | None = None) -> None:
+        self.recipe = recipe
+        self.name = f"regressor:{recipe}"
+        self.model = model
+
+    def fit(self, images, class_name):
+        items = [it for it in images if class_name in it.labels]
+        if not items:
+            raise ValueError(f"no accepted box of {class_name!r} to fit a regressor on")
+        maps = [it.evidence.maps[self.recipe] for it in items]
+        self.model = fit_box_regressor(
+            maps, np.stack([largest_box(it, class_name) for it in items])
+        )
+        return self
+
+    def locate(self, evidence, class_index):
+        if self.model is None:
+            raise RuntimeError("fit the regressor before locating with it")
+        saliency = evidence.maps[self.recipe]
+        return regress_box(self.model, saliency)[None], saliency
