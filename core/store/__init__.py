@@ -6,6 +6,22 @@ Use :class:`Project` (see :mod:`core.store.project`); it returns plain rows and 
 
 from core.store.database import StoreError
 from core.store.project import Project
-from core.store.rows import BoxRow, ImageRow, InvalidBoxError
+from core.store.rows import (
+    BoxRow,
+    ImageRow,
+    InvalidBoxError,
+    LabelledImageRow,
+    ModelVersionRow,
+    TrainingRunRow,
+)
 
-__all__ = ["BoxRow", "ImageRow", "InvalidBoxError", "Project", "StoreError"]
+__all__ = [
+    "BoxRow",
+    "ImageRow",
+    "InvalidBoxError",
+    "LabelledImageRow",
+    "ModelVersionRow",
+    "Project",
+    "StoreError",
+    "TrainingRunRow",
+]

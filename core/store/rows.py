@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from core.store.database import StoreError
 from core.store.models import Box
@@ -109,3 +111,56 @@ def box_row(box: Box, name: str) -> BoxRow:
         pose=box.pose,
         verified=box.verified,
     )
+
+
+@dataclass(frozen=True)
+class ModelVersionRow:
+    """A learned model version.
+
+    Attributes:
+        path: its file as stored: relative to the database folder when inside it.
+        file: the same file, absolute.
+        classes: the user classes it knows, in output order.
+        metrics: what its training run measured (see ``core.learning.trainer``).
+        created_at: aware UTC time it was added.
+    """
+
+    id: int
+    path: str
+    file: Path
+    backbone: str
+    classes: tuple[str, ...]
+    metrics: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TrainingRunRow:
+    """One fine-tuning run: ``status`` is ``running``, ``done``, ``failed`` or ``cancelled``."""
+
+    id: int
+    status: str
+    params: dict[str, Any]
+    metrics: dict[str, Any] | None
+    model_version_id: int | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LabelledImageRow:
+    """An image with its accepted (or edited) boxes, what training reads.
+
+    Attributes:
+        path: POSIX, relative to the project root.
+        width, height: pixels after EXIF orientation, None until known.
+        boxes: ``(x1, y1, x2, y2)`` pixel edges, in creation order.
+        labels: the class name of each box.
+    """
+
+    image_id: int
+    path: str
+    width: int | None
+    height: int | None
+    boxes: tuple[BoxTuple, ...]
+    labels: tuple[str, ...]
