@@ -18,6 +18,7 @@ from core.store.project import StoreError
 from desktop_app.cli_errors import CliError
 from desktop_app.engine_commands import run_evaluate, run_propose
 from desktop_app.project_commands import run_export, run_import, run_score
+from desktop_app.simulate_command import add_simulate_parser, run_simulate
 
 PROG = "python main.py"
 
@@ -153,10 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--link-images", action="store_true", help="symlink the images")
     exp.add_argument("--val-fraction", type=float, default=0.2, help="VOC val split (0.2)")
     exp.add_argument("--seed", type=int, default=0, help="VOC split seed (0)")
+    add_simulate_parser(sub)
     return parser
 
 
-COMMANDS = ("propose", "evaluate", "import", "score", "export")
+COMMANDS = ("propose", "evaluate", "import", "score", "export", "simulate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "import": run_import,
             "score": run_score,
             "export": run_export,
+            "simulate": run_simulate,
         }
         return commands[args.command](args)
     except (
