@@ -7,21 +7,24 @@ one thread, so the network is loaded once:
   order: :meth:`JobQueue.prioritize` moves images (those near the one on screen) to the
   front; everything else waits in the order it was submitted. An image is queued at most
   once.
-- :class:`Task`, any other job: :class:`MapJob` (one map of a chosen type for one image)
-  and :class:`ScoreJob` (the image score of every image). A task runs between proposal
-  batches: one whose :attr:`~Task.priority` is above :data:`PROPOSE` before the next
-  batch, one at or below it only while no image is queued. Tasks of equal priority run in
-  submission order; queuing a task with the :attr:`~Task.key` of a queued one replaces it.
+- :class:`Task`, any other job: :class:`MapJob` (one map of a chosen type for one image),
+  :class:`ScoreJob` (the image score of every image) and
+  :class:`desktop_app.training.TrainJob` (fine-tuning from the accepted boxes). A task
+  runs between proposal batches: one whose :attr:`~Task.priority` is above
+  :data:`PROPOSE` before the next batch, one at or below it only while no image is
+  queued. Tasks of equal priority run in submission order; queuing a task with the
+  :attr:`~Task.key` of a queued one replaces it.
 
 A task's :meth:`~Task.run` gets a :class:`TaskContext`: the project (the worker's own
-session), the loaded proposer and its backbone, ``progress(done, total)`` and
-``cancelled()``. It returns its result, which the worker puts in :attr:`Task.result`
-before emitting ``task_finished(task)`` in the GUI thread. An exception is reported as
+session), the loaded proposer and its backbone, ``progress(done, total)``,
+``cancelled()``, ``report(image_id, reason)`` and a cache that outlives the task. It
+returns its result, which the worker puts in :attr:`Task.result` before emitting
+``task_finished(task)`` in the GUI thread. An exception is reported as
 ``failed(task.image_id, "<label>: <reason>")`` (and in :attr:`Task.error`); the worker
 goes on with the next job. A task should call ``cancelled()`` between steps and return
 (or raise anything) when it is true; its result is then dropped.
 
-Adding a job is adding one class. A fine-tuning job, for instance::
+Adding a job is adding one class; :class:`~desktop_app.training.TrainJob` in outline::
 
     class TrainJob(Task):
         label = "Fine-tuning"
@@ -47,7 +50,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -90,12 +93,18 @@ class TaskContext:
         proposer: the loaded proposer of the project's settings.
         progress: ``progress(done, total)`` shows the task's progress in the status bar.
         cancelled: true once the task is cancelled or the worker is stopping.
+        report: ``report(image_id, reason)`` reports a problem that does not end the task
+            (shown as the worker's ``failed(image_id, "<label>: <reason>")``).
+        cache: the worker's own dict, kept from task to task for as long as the worker
+            (and so its backbone) lives: what a task may reuse next time.
     """
 
     project: Project
     proposer: Proposer
     progress: Callable[[int, int], None]
     cancelled: Callable[[], bool]
+    report: Callable[[int, str], None] = lambda _image_id, _reason: None
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def backbone(self) -> Backbone:

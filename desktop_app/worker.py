@@ -8,7 +8,7 @@ nor the GUI thread ever waits for torch. The GUI thread calls :meth:`~ProposalWo
 :meth:`~ProposalWorker.saliency` directly (they only take short locks) and hears back
 through signals whose arguments are plain ``int`` and ``str`` (``task_finished`` carries
 the finished :class:`~desktop_app.jobs.Task`). Proposals are queued per image and batched;
-other jobs (maps of a chosen type, the image score, later fine-tuning) are
+other jobs (maps of a chosen type, the image score, fine-tuning) are
 :class:`~desktop_app.jobs.Task` objects run between batches, by priority (see
 :mod:`desktop_app.jobs`).
 
@@ -21,6 +21,12 @@ in one transaction, after removing the image's earlier still-``proposed`` propos
 the image from ``new`` to ``proposed``; and keeps its ``(224, 224)`` map in memory (the
 most recent :data:`CACHE_SIZE`) and in ``<database folder>/maps/<image id>.npy``
 (float16), so a reopened project shows maps without recomputing them.
+
+While the project has an active model version (``Project.active_model_version``, checked
+before each batch), proposals come from that learned model
+(:class:`~desktop_app.training.ActiveModel`, loaded here once per version) and name it in
+their ``model_version_id``; a version that cannot be loaded is reported once and
+proposals stay zero-shot.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from desktop_app.worker_parts import (
 
 if TYPE_CHECKING:  # torch is imported in the worker thread only, on the first job
     from core.proposals import Proposer
+    from desktop_app.training import ActiveModel
 
 #: The label of every :attr:`ProposalWorker.progress` signal.
 LABEL = "Proposing boxes"
@@ -131,6 +138,9 @@ class ProposalWorker(QObject):
         self._load_error = ""
         self._dropped: list[Task] = []  # tasks cancelled before they ran, to report
         self._maps = MapCache(self.maps_dir, cache_size)
+        self._cache: dict = {}  # TaskContext.cache: kept from task to task
+        self._model: ActiveModel | None = None
+        self._model_failed: int | None = None  # the version that failed to load, reported
         self.signals = WorkerSignals()
 
     @property
@@ -238,7 +248,8 @@ class ProposalWorker(QObject):
             if self._owns_project and self._project is not None:
                 self._project.close()
                 self._project = None
-            self._proposer = None
+            self._proposer = self._model = None
+            self._cache.clear()
             app = QCoreApplication.instance()
             if app is not None:  # hand the object back so the GUI thread may delete it
                 self.moveToThread(app.thread())
@@ -324,7 +335,11 @@ class ProposalWorker(QObject):
                 task.error = self._load_error
                 return
             assert self._proposer is not None
-            ctx = TaskContext(project, self._proposer, progress, cancelled)
+
+            def report(image_id: int, reason: str) -> None:
+                self.failed.emit(image_id, f"{label}: {reason}")
+
+            ctx = TaskContext(project, self._proposer, progress, cancelled, report, self._cache)
             try:
                 result = task.run(ctx)
             except Exception as exc:  # a failed task must leave the loop running
@@ -349,6 +364,7 @@ class ProposalWorker(QObject):
         project = self._load(generation)
         if project is None:
             return
+        model = self._active_model(project)
 
         todo: list[tuple[ProposeJob, np.ndarray]] = []
         sizes: list[tuple[int, int]] = []
@@ -364,7 +380,7 @@ class ProposalWorker(QObject):
                     # Keep only the network-size copy and the original size in the batch.
                     rgb = todo[-1][1]
                     sizes.append((rgb.shape[1], rgb.shape[0]))
-                    todo[-1] = (job, self._shrink(rgb))
+                    todo[-1] = (job, self._shrink(rgb, model))
                     continue
             except ImageLoadError as exc:
                 self.failed.emit(job.image_id, str(exc))
@@ -378,7 +394,8 @@ class ProposalWorker(QObject):
 
         try:
             assert self._proposer is not None
-            results = self._proposer.propose([rgb for _, rgb in todo], sizes)
+            propose = self._proposer.propose if model is None else model.propose
+            results = propose([rgb for _, rgb in todo], sizes)
         except Exception as exc:  # e.g. out of memory on the device
             for job, _ in todo:
                 self.failed.emit(job.image_id, f"proposing failed: {reason_of(exc)}")
@@ -389,7 +406,8 @@ class ProposalWorker(QObject):
             if not self._current(generation):
                 return
             try:
-                store_proposals(project, job.image_id, result)
+                version_id = None if model is None else model.version_id
+                store_proposals(project, job.image_id, result, version_id)
                 self._maps.remember(job.image_id, result.saliency, replace=True)
             except Exception as exc:
                 reason = f"could not store its proposals: {reason_of(exc)}"
@@ -402,12 +420,37 @@ class ProposalWorker(QObject):
                 self.proposals_ready.emit(job.image_id)
             self._advance(generation, 1)
 
-    def _shrink(self, rgb: np.ndarray) -> np.ndarray:
+    def _shrink(self, rgb: np.ndarray, model: ActiveModel | None) -> np.ndarray:
         """The network-size copy of an image (a batch of 24 MP photos would take GBs)."""
         from core.proposals import resize_for_network
 
         assert self._proposer is not None
-        return resize_for_network(rgb, self._proposer.recipe.input_size)
+        side = self._proposer.recipe.input_size if model is None else model.input_size
+        return resize_for_network(rgb, side)
+
+    def _active_model(self, project: Project) -> ActiveModel | None:
+        """The project's active model version, loaded once; None for zero-shot proposals
+        (none is active, or it cannot be loaded: reported once)."""
+        from desktop_app.training import ActiveModel
+
+        try:
+            version = project.active_model_version()
+        except Exception as exc:  # the store: locked, closed ...
+            self.failed.emit(NO_IMAGE, f"could not read the active model: {reason_of(exc)}")
+            return self._model
+        if version is None:
+            self._model = None
+        elif self._model is None or self._model.version_id != version.id:
+            self._model = None
+            if self._model_failed != version.id:
+                assert self._proposer is not None
+                try:
+                    self._model = ActiveModel.load(version, self._proposer.backbone)
+                except Exception as exc:
+                    self._model_failed = version.id
+                    reason = f"could not load model version {version.id}: {reason_of(exc)}"
+                    self.failed.emit(NO_IMAGE, f"{reason}; proposing zero-shot")
+        return self._model
 
 
 def start_worker(

@@ -40,9 +40,12 @@ def should_propose(project: Project, job: ProposeJob) -> bool:
     return row.status == "new" and not project.boxes(job.image_id)
 
 
-def store_proposals(project: Project, image_id: int, result: ImageProposals) -> None:
+def store_proposals(
+    project: Project, image_id: int, result: ImageProposals, model_version_id: int | None = None
+) -> None:
     """Replace the image's still-proposed proposals (one transaction), set its size if
-    unknown and move it from ``new`` to ``proposed``."""
+    unknown and move it from ``new`` to ``proposed``; ``model_version_id`` names the
+    learned model version they came from (None: zero-shot)."""
     specs: list[dict[str, Any]] = [
         {
             "class_name": p.class_name,
@@ -51,6 +54,7 @@ def store_proposals(project: Project, image_id: int, result: ImageProposals) -> 
             "state": "proposed",
             "confidence": p.confidence,
             "method": p.method,
+            "model_version_id": model_version_id,
         }
         for p in result.proposals
     ]
