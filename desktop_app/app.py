@@ -10,13 +10,29 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
 from core.importer import import_folder
-from core.store import Project, StoreError
+from core.store import ModelVersionRow, Project, StoreError
 from desktop_app.controller import Controller
 from desktop_app.jobs import NO_IMAGE, ProposeJob, Task
 from desktop_app.worker import start_worker, stop_worker
 from ui.canvas import Canvas
 from ui.main_window import MainWindow
+from ui.model_versions import ModelVersionsDialog, VersionView
 from ui.settings_dialog import ProposalSettings, SettingsDialog
+
+#: Image statuses whose proposals are made again when the model changes.
+UNREVIEWED = ("new", "proposed")
+#: Settings that do not need a new worker when they change.
+NO_RESTART = ("retrain_after",)
+
+
+def version_view(row: ModelVersionRow) -> VersionView:
+    """What the model versions dialog lists of a version."""
+    per_class = row.metrics.get("classes") or {}
+    choices = {}
+    for name, figures in per_class.items():
+        chosen = figures.get("choice", "")
+        choices[name] = (chosen, (figures.get("cv_corloc") or {}).get(chosen))
+    return VersionView(row.id, row.created_at, row.classes, row.metrics.get("images"), choices)
 
 
 class Session:
@@ -30,9 +46,11 @@ class Session:
         self.thread = None
         self.worker = None
         self._cancel = None
+        self.versions_dialog: ModelVersionsDialog | None = None
         window.open_folder_requested.connect(self.open)
         window.open_project_requested.connect(self.open)
         window.settings_requested.connect(self.edit_settings)
+        window.model_versions_requested.connect(self.show_model_versions)
 
     def open(self, target: str) -> bool:
         """Open a folder of images (creating its project and importing VOC files beside
@@ -48,6 +66,7 @@ class Session:
         self.controller = Controller(
             project, self.window, self.canvas, self._saliency, self._prioritize, self._submit
         )
+        self.controller.model_changed.connect(self.repropose_unreviewed)
         self._start_worker()
         self.window.add_recent(str(project.db_path))
         self.window.setWindowTitle(f"SaliBox — {project.root}")
@@ -76,11 +95,12 @@ class Session:
         """The open project's proposal settings (defaults where none are stored)."""
         stored = {
             name: self.project.setting(f"proposals.{name}")
-            for name in ("backbone", "device", "method", "batch_size")
+            for name in ("backbone", "device", "method", "batch_size", "retrain_after")
         }
         given: dict = {k: v for k, v in stored.items() if v is not None}
-        if "batch_size" in given:
-            given["batch_size"] = int(given["batch_size"])
+        for number in ("batch_size", "retrain_after"):
+            if number in given:
+                given[number] = int(given[number])
         return ProposalSettings(**given)
 
     def _start_worker(self, force: bool = False) -> None:
@@ -117,13 +137,54 @@ class Session:
     def apply_settings(self, chosen: ProposalSettings) -> None:
         """Store new proposal settings in the project and restart the worker with them;
         proposals not yet reviewed are made again with the new settings."""
-        if self.project is None or chosen == self.settings():
+        before = self.settings()
+        if self.project is None or chosen == before:
             return
         for name, value in asdict(chosen).items():
             self.project.set_setting(f"proposals.{name}", str(value))
+        old, new = asdict(before), asdict(chosen)
+        if all(old[k] == new[k] for k in old if k not in NO_RESTART):
+            return  # only when to retrain changed: the worker goes on
         self._stop_worker()
         self.controller.forget_maps()  # maps of another network
         self._start_worker(force=True)
+
+    def repropose_unreviewed(self) -> None:
+        """Propose again, with the active model, for images nobody has reviewed yet."""
+        if self.project is None or self.worker is None:
+            return
+        rows = [r for r in self.project.images() if r.status in UNREVIEWED]
+        self.worker.submit([ProposeJob(r.id, self.project.root / r.path) for r in rows], True)
+
+    def show_model_versions(self) -> None:
+        """Show the model versions (non-modal); choosing one makes it active."""
+        if self.project is None:
+            return
+        if self.versions_dialog is not None:
+            self.versions_dialog.close()
+            self.versions_dialog.deleteLater()
+        active = self.project.active_model_version()
+        self.versions_dialog = ModelVersionsDialog(
+            [version_view(v) for v in self.project.model_versions()],
+            None if active is None else active.id,
+            self.window,
+        )
+        self.versions_dialog.version_chosen.connect(self.use_model_version)
+        self.versions_dialog.show()
+
+    def use_model_version(self, version_id: int | None) -> None:
+        """Propose with this model version (None: zero-shot) from now on; unreviewed
+        images are proposed again."""
+        if self.project is None:
+            return
+        try:
+            self.project.set_active_model_version(version_id)
+        except (KeyError, StoreError) as exc:
+            self.window.show_error(str(exc))
+            return
+        what = "zero-shot" if version_id is None else f"model version {version_id}"
+        self.window.statusBar().showMessage(f"Proposing with {what}", 4000)
+        self.repropose_unreviewed()
 
     def _open_project(self, path: Path) -> Project:
         if path.is_dir():
@@ -139,6 +200,10 @@ class Session:
 
     def close(self) -> None:
         """Stop the worker and close the project (everything is already saved)."""
+        if self.versions_dialog is not None:
+            self.versions_dialog.close()
+            self.versions_dialog.deleteLater()
+            self.versions_dialog = None
         self._stop_worker()
         if self.controller is not None:
             self.controller.disconnect_all()

@@ -11,12 +11,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from core.images import ImageLoadError, load_display
 from core.store import BoxRow, ImageRow, Project
 from desktop_app.jobs import MapJob, ScoreJob, Task
+from desktop_app.training import TrainJob
 from desktop_app.undo import BoxCommand
 from ui.box_view import BoxView
 from ui.canvas import Canvas
@@ -39,6 +40,9 @@ MAP_TYPES: dict[str, str | None] = {
 }
 #: How many maps of a chosen type stay in memory (``(224, 224)`` float32, 200 kB each).
 TYPED_MAPS = 64
+#: The project setting: fine-tune after this many newly accepted boxes (0: never).
+RETRAIN_KEY = "proposals.retrain_after"
+RETRAIN_AFTER = 10
 
 
 def box_view(row: BoxRow) -> BoxView:
@@ -62,9 +66,20 @@ class Controller(QObject):
         prioritize: called with the ids of the current and next images, so the worker
             proposes them first.
         submit_task: queues a :class:`~desktop_app.jobs.Task` in the worker (maps of a
-            chosen type, the image score); the worker's ``task_finished`` must reach
-            :meth:`task_finished`.
+            chosen type, the image score, fine-tuning); the worker's ``task_finished``
+            must reach :meth:`task_finished`.
+
+    Signals:
+        model_changed(): a training run made a new model version active, so unreviewed
+            images should be proposed again.
+
+    Fine-tuning is queued (:class:`~desktop_app.training.TrainJob`) on demand
+    (:meth:`train_now`) and once :data:`RETRAIN_KEY` (default :data:`RETRAIN_AFTER`)
+    boxes were accepted since the newest version was trained (or since the last
+    training was queued, which covers runs that failed); one at a time.
     """
+
+    model_changed = Signal()
 
     def __init__(
         self,
@@ -93,6 +108,8 @@ class Controller(QObject):
         self.status_filter: str | None = None
         self.class_filter: str | None = None
         self._job_started: dict[str, float] = {}
+        self._training = False  # a TrainJob is queued or running
+        self._trained_at = 0  # accepted boxes when the last TrainJob was queued
         self._connect()
         window.set_heatmap_methods(list(MAP_TYPES))
         self.map_type = MAP_TYPES.get(window.heatmap_method())
@@ -125,6 +142,7 @@ class Controller(QObject):
             (w.heatmap_opacity_changed, c.set_heatmap_opacity),
             (w.heatmap_method_changed, self.choose_map),
             (w.rank_requested, self.rank_by_score),
+            (w.train_requested, self.train_now),
             (c.box_drawn, self.add_drawn_box),
             (c.box_changed, self.move_box),
             (c.delete_requested, self.delete_box),
@@ -267,8 +285,51 @@ class Controller(QObject):
         self.submit_task(ScoreJob())
         self.window.statusBar().showMessage("Image scores are computed in the background", 4000)
 
+    def retrain_after(self) -> int:
+        """Accepted boxes that trigger fine-tuning; 0: only on demand."""
+        try:
+            return max(0, int(self.project.setting(RETRAIN_KEY) or RETRAIN_AFTER))
+        except ValueError:
+            return RETRAIN_AFTER
+
+    @property
+    def training_queued(self) -> bool:
+        """Whether a fine-tuning job is queued or running."""
+        return self._training
+
+    def train_now(self, accepted: int | None = None) -> None:
+        """Queue fine-tuning on the accepted boxes (it runs while no image waits for
+        proposals; review goes on meanwhile)."""
+        if accepted is None:
+            accepted = self.project.count_labelled_boxes()
+        self._training = True
+        self._trained_at = accepted
+        self.submit_task(TrainJob(accepted_boxes=accepted))
+        self.window.statusBar().showMessage("Fine-tuning in the background", 4000)
+
+    def maybe_train(self) -> bool:
+        """Queue fine-tuning if enough boxes were accepted since the last; True if queued."""
+        every = self.retrain_after()
+        if every <= 0 or self._training:
+            return False
+        accepted = self.project.count_labelled_boxes()
+        versions = self.project.model_versions()
+        trained = int(versions[0].metrics.get("accepted_boxes", 0)) if versions else 0
+        if accepted - max(trained, self._trained_at) < every:
+            return False
+        self.train_now(accepted)
+        return True
+
     def task_finished(self, task: Task) -> None:
         """A worker task ended (failures are reported through the worker's ``failed``)."""
+        if isinstance(task, TrainJob):
+            self._training = False
+            if task.result is not None:
+                self.window.statusBar().showMessage(
+                    f"Model version {task.result} trained; proposing again with it", 5000
+                )
+                self.model_changed.emit()
+            return
         if task.result is None:
             return
         if isinstance(task, MapJob):
@@ -317,6 +378,7 @@ class Controller(QObject):
     def _changed(self, image_id: int) -> None:
         self._update_status(image_id)
         self.refresh(image_id)
+        self.maybe_train()
 
     def _update_status(self, image_id: int) -> None:
         """``done`` when no proposal is left to review, ``in_review`` while some are,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from desktop_app.jobs import BACKGROUND, Task, TaskContext
 
@@ -199,21 +199,3 @@ class ActiveModel:
         evidence = self.maker(images, sizes)
         names = self.maker.backbone.class_names
         return [self.model.propose(e, names) for e in evidence]
-
-
-def describe(version: ModelVersionRow) -> dict[str, Any]:
-    """What the model versions dialog shows of a version (plain values, no store rows)."""
-    metrics = version.metrics
-    per_class = metrics.get("classes", {}) if isinstance(metrics, dict) else {}
-    choices = {}
-    for name, figures in per_class.items():
-        choice = figures.get("choice", "")
-        cv = figures.get("cv_corloc", {}).get(choice)
-        choices[name] = (choice, cv)
-    return {
-        "id": version.id,
-        "created": version.created_at,
-        "classes": list(version.classes),
-        "images": metrics.get("images"),
-        "choices": choices,
-    }

@@ -74,6 +74,8 @@ class MainWindow(QMainWindow):
     cancel_requested = Signal()
     settings_requested = Signal()
     rank_requested = Signal()
+    train_requested = Signal()
+    model_versions_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, windowTitle="SaliBox")
@@ -183,6 +185,13 @@ class MainWindow(QMainWindow):
         self.rank_action = tools_menu.addAction("Rank images by image score")
         self.rank_action.setToolTip("Score every image in the background, then sort by score")
         self.rank_action.triggered.connect(lambda _checked=False: self.rank_requested.emit())
+        self.train_action = tools_menu.addAction("Train now")
+        self.train_action.setToolTip("Fine-tune on the accepted boxes in the background")
+        self.train_action.triggered.connect(lambda _checked=False: self.train_requested.emit())
+        self.versions_action = tools_menu.addAction("Model versions…")
+        self.versions_action.triggered.connect(
+            lambda _checked=False: self.model_versions_requested.emit()
+        )
 
     def _action(self, text: str, keys: list[str], slot: Callable[[], object]) -> QAction:
         """A window-wide action, so its keys work wherever the focus is in the window."""

@@ -1,4 +1,4 @@
-"""The proposal settings dialog: backbone, device, method and batch size."""
+"""The proposal settings dialog: backbone, device, method, batch size and when to retrain."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ class ProposalSettings:
     device: str = "auto"
     method: str = "default"
     batch_size: int = 8
+    #: Fine-tune after this many newly accepted boxes; 0: only on demand.
+    retrain_after: int = 10
 
 
 class SettingsDialog(QDialog):
@@ -50,11 +52,16 @@ class SettingsDialog(QDialog):
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, 64)
         self.batch_size.setValue(current.batch_size)
+        self.retrain_after = QSpinBox(specialValueText="never")
+        self.retrain_after.setRange(0, 10_000)
+        self.retrain_after.setValue(current.retrain_after)
+        self.retrain_after.setToolTip("0: train only with Tools → Train now")
         form = QFormLayout(self)
         form.addRow("Backbone", self.backbone)
         form.addRow("Device", self.device)
         form.addRow("Method", self.method)
         form.addRow("Batch size", self.batch_size)
+        form.addRow("Retrain after N accepted boxes", self.retrain_after)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -75,4 +82,5 @@ class SettingsDialog(QDialog):
             self.device.currentText(),
             self.method.currentText(),
             self.batch_size.value(),
+            self.retrain_after.value(),
         )

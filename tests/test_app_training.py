@@ -1,0 +1,110 @@
+"""Fine-tuning from the app: the retrain trigger after N accepted boxes, and switching the
+model version in Tools → Model versions…; real widgets, worker, backbone and SQLite."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from core.learning.model import LearnedModel
+from desktop_app.app import Session
+from tests.training_helpers import write_blob
+from ui.canvas import Canvas
+from ui.main_window import MainWindow
+from ui.settings_dialog import ProposalSettings
+
+LONG = 120_000  # ms: the first job also loads the network
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path):
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
+
+
+@pytest.fixture
+def session(qtbot, tmp_path):
+    window = MainWindow()
+    canvas = Canvas()
+    window.set_canvas(canvas)
+    qtbot.addWidget(window)
+    opened = Session(window, canvas)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def blobs(tmp_path) -> tuple:
+    folder = tmp_path / "blobs"
+    folder.mkdir()
+    return folder, [write_blob(folder / f"b{i}.png", seed=i) for i in range(6)]
+
+
+def methods_of(session, status: str) -> set[str | None]:
+    project = session.project
+    return {b.method for r in project.images(status=status) for b in project.boxes(r.id)}
+
+
+def all_proposed(session) -> bool:
+    return all(r.status == "proposed" for r in session.project.images())
+
+
+def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, blobs):
+    folder, boxes = blobs
+    assert session.open(str(folder))
+    worker = session.worker
+    session.apply_settings(ProposalSettings(retrain_after=3))
+    assert session.worker is worker  # only the trigger changed: no restart
+    assert session.controller.retrain_after() == 3
+    qtbot.waitUntil(lambda: all_proposed(session), timeout=LONG)
+    controller = session.controller
+
+    for index in range(3):
+        controller.show_index(index)
+        assert not controller.training_queued
+        controller.add_drawn_box(boxes[index])
+    assert controller.training_queued
+    qtbot.waitUntil(lambda: session.project.active_model_version() is not None, timeout=LONG)
+
+    version = session.project.active_model_version()
+    assert version.classes == ("object",) and version.metrics["accepted_boxes"] == 3
+    qtbot.waitUntil(lambda: not controller.training_queued, timeout=LONG)
+    chosen = version.metrics["classes"]["object"]["choice"]
+    # The three unreviewed images are proposed again, by the user's class, with the model.
+    qtbot.waitUntil(lambda: methods_of(session, "proposed") == {chosen}, timeout=LONG)
+    unreviewed = session.project.images(status="proposed")
+    assert len(unreviewed) == 3
+    names = {b.class_name for r in unreviewed for b in session.project.boxes(r.id)}
+    assert names == {"object"}
+    controller.show_index(3)
+    controller.add_drawn_box(boxes[3])
+    assert not controller.training_queued  # 1 new box since the version: not yet
+
+
+def test_switching_the_model_version_in_the_dialog_proposes_again(qtbot, session, blobs):
+    folder, _boxes = blobs
+    assert session.open(str(folder))
+    qtbot.waitUntil(lambda: all_proposed(session), timeout=LONG)
+    assert methods_of(session, "proposed") == {"default"}
+    project = session.project
+    path = project.db_path.parent / "models" / "plain.pt"
+    LearnedModel("efficientnet_lite0", None, {}, {"images": 0}).save(path)
+    version = project.add_model_version(path, "efficientnet_lite0", [], {"images": 0})
+
+    session.window.versions_action.trigger()
+    dialog = session.versions_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.table.rowCount() == 1 and dialog.table.item(0, 0).text() == str(version)
+    assert not dialog.use_button.isEnabled() and not dialog.none_button.isEnabled()
+    dialog.select_version(version)
+    assert dialog.use_button.isEnabled()
+    dialog.use_button.click()
+
+    assert project.active_model_version().id == version
+    assert not dialog.use_button.isEnabled() and dialog.none_button.isEnabled()
+    qtbot.waitUntil(lambda: methods_of(session, "proposed") == {"recipe:default"}, timeout=LONG)
+    assert all_proposed(session)
+
+    dialog.none_button.click()
+    assert project.active_model_version() is None
+    qtbot.waitUntil(lambda: methods_of(session, "proposed") == {"default"}, timeout=LONG)
