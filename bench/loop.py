@@ -64,8 +64,6 @@ def main() -> None:
     print(f"raccoon evidence: {len(evidence)} images in {time.perf_counter() - start:.1f} s")
     for kind in args.orders:
         start = time.perf_counter()
-        for ev in evidence:
-            ev.recipe_boxes.clear()
         sim = simulate(
             evidence,
             truth,

@@ -154,7 +154,7 @@ def evidence_of(ctx: TaskContext, path: Path) -> Evidence:
         maker = ctx.cache["training.maker"] = EvidenceMaker(ctx.backbone)
     rgb = load_rgb(path).rgb
     size = (rgb.shape[1], rgb.shape[0])
-    return maker([resize_for_network(rgb, maker.input_size)], [size])[0]
+    return maker([resize_for_network(rgb, maker.copy_size)], [size])[0]
 
 
 @dataclass
@@ -189,7 +189,7 @@ class ActiveModel:
 
     @property
     def input_size(self) -> int:
-        return self.maker.input_size
+        return self.maker.copy_size
 
     def propose(
         self, images: list[np.ndarray], sizes: list[tuple[int, int]]

@@ -22,7 +22,7 @@ from core.learning.evidence import Evidence
 #: Background windows drawn per image (those overlapping a box by IoU ≥ 0.3 are dropped).
 BACKGROUND_WINDOWS = 6
 #: L2 penalty on the head's weights (per sample mean cross-entropy + this · ‖W‖²).
-HEAD_WEIGHT_DECAY = 1e-3
+HEAD_WEIGHT_DECAY = 1e-2
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,17 @@ class ClassHead:
         probabilities = logits.softmax(dim=0)
         k = int(probabilities[:-1].argmax())
         return k, float(probabilities[k])
+
+    def probability(self, features: torch.Tensor, class_index: int, side: int) -> np.ndarray:
+        """Per-cell probability of ``class_index`` against background, ``(side, side)``
+        float32 0-1: the sigmoid of the CAM with the biases, upsampled bilinearly."""
+        direction = self.weight[class_index] - self.weight[-1]
+        offset = self.bias[class_index] - self.bias[-1]
+        raw = torch.einsum("c,chw->hw", direction, features.float()) + offset
+        raw = F.interpolate(
+            raw[None, None], size=(side, side), mode="bilinear", align_corners=False
+        )
+        return raw[0, 0].sigmoid().numpy().astype(np.float32)
 
     def cam(self, features: torch.Tensor, class_index: int, side: int) -> np.ndarray:
         """CAM of ``class_index`` against background, ``(side, side)`` float32 0-1.

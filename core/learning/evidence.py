@@ -22,6 +22,8 @@ from core.proposals import RECIPES, Recipe, resize_for_network
 #: the default sensitivity map, CAM with the 20%-of-max rule, and GrabCut from CAM (the
 #: best on multi-object fruit images).
 CANDIDATE_RECIPES: tuple[str, ...] = ("default", "cam", "cam-grabcut")
+#: Input side, pixels, of the features the class head reads (see :class:`EvidenceMaker`).
+FEATURE_SIZE = 416
 
 
 @dataclass
@@ -31,7 +33,8 @@ class Evidence:
     Attributes:
         size: ``(W, H)`` of the original image, pixels.
         resized: ``(S, S, 3)`` uint8 network-size copy.
-        features: ``(C, h, w)`` float16 last conv activations (CPU).
+        features: ``(C, h, w)`` float16 last conv activations (CPU) of the image resized
+            to the maker's ``feature_size`` (416 px: ``h = w = 13`` for EfficientNet-Lite0).
         imagenet_class: the backbone's top-1 class index.
         imagenet_confidence: its softmax probability, 0-1.
         maps: recipe name → ``(S, S)`` float32 map, 0-1.
@@ -65,7 +68,12 @@ class EvidenceMaker:
         backbone: the classifier (its ``features`` give :attr:`Evidence.features`).
         recipes: names in :data:`core.proposals.RECIPES` whose maps to keep; recipes with
             the same map share its computation.
-        input_size: network input side ``S``, pixels.
+        input_size: network input side ``S`` of the maps, pixels.
+        feature_size: input side for :attr:`Evidence.features`, pixels. The class head
+            reads them; finer cells give finer boxes. Measured on raccoon (head
+            probability, 20 training images): CorLoc 0.85 at 224 px, 0.87 at 320, 0.89 at
+            416 and 512; the zero-shot maps are best at 224 (0.79 → 0.73 at 416), so
+            maps and features are computed at their own sizes.
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class EvidenceMaker:
         backbone: Backbone,
         recipes: Sequence[str] = CANDIDATE_RECIPES,
         input_size: int = 224,
+        feature_size: int = FEATURE_SIZE,
     ) -> None:
         unknown = [r for r in recipes if r not in RECIPES]
         if unknown:
@@ -80,6 +89,7 @@ class EvidenceMaker:
         self.backbone = backbone
         self.recipes = tuple(dict.fromkeys(recipes))
         self.input_size = input_size
+        self.feature_size = feature_size
         self._methods = {}
         for name in self.recipes:
             recipe = RECIPES[name]
@@ -90,6 +100,18 @@ class EvidenceMaker:
                     backbone, smooth=recipe.smooth, **recipe.map_options
                 )
 
+    @property
+    def copy_size(self) -> int:
+        """Side, pixels, of the smallest image copy that serves maps and features alike
+        (callers may shrink large images to it before calling)."""
+        return max(self.input_size, self.feature_size)
+
+    def _tensor(self, resized: list[np.ndarray]) -> torch.Tensor:
+        """``(S, S, 3)`` uint8 images → normalised ``(B, 3, S, S)`` on the device."""
+        batch = torch.from_numpy(np.stack(resized)).to(self.backbone.device)
+        x = self.backbone.normalize(batch.permute(0, 3, 1, 2).float())
+        return x.contiguous(memory_format=torch.channels_last)
+
     def __call__(
         self, images: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]] | None = None
     ) -> list[Evidence]:
@@ -97,13 +119,13 @@ class EvidenceMaker:
         originals' ``(W, H)`` in ``sizes``)."""
         if not images:
             return []
-        side = self.input_size
-        resized = [resize_for_network(im, side) for im in images]
-        batch = torch.from_numpy(np.stack(resized)).to(self.backbone.device)
-        x = self.backbone.normalize(batch.permute(0, 3, 1, 2).float())
-        x = x.contiguous(memory_format=torch.channels_last)
+        resized = [resize_for_network(im, self.input_size) for im in images]
+        x = self._tensor(resized)
         with torch.inference_mode():
             feats, logits = self.backbone.forward(x)
+            if self.feature_size != self.input_size:
+                large = [resize_for_network(im, self.feature_size) for im in images]
+                feats = self.backbone.features(self._tensor(large))
             probabilities = logits.float().softmax(dim=1)
         confidence, classes = probabilities.max(dim=1)
         by_key = {key: method(x).maps.cpu().numpy() for key, method in self._methods.items()}

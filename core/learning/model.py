@@ -19,6 +19,7 @@ from core.learning.class_head import ClassHead
 from core.learning.evidence import Evidence
 from core.learning.localizers import (
     HeadCamLocalizer,
+    HeadProbabilityLocalizer,
     Localizer,
     RecipeLocalizer,
     RegressorLocalizer,
@@ -143,6 +144,8 @@ class LearnedModel:
         for name, choice in state["choices"].items():
             if choice == HeadCamLocalizer.name and head is not None:
                 localizers[name] = HeadCamLocalizer(head)
+            elif choice == HeadProbabilityLocalizer.name and head is not None:
+                localizers[name] = HeadProbabilityLocalizer(head)
             elif choice.startswith("regressor:"):
                 r = state["regressors"][name]
                 model = RidgeModel(*(r[k].numpy() for k in _RIDGE))

@@ -22,6 +22,7 @@ from core.learning.class_head import ClassHead, LabelledImage, fit_class_head
 from core.learning.evidence import CANDIDATE_RECIPES
 from core.learning.localizers import (
     HeadCamLocalizer,
+    HeadProbabilityLocalizer,
     Localizer,
     RecipeLocalizer,
     RegressorLocalizer,
@@ -49,7 +50,7 @@ def candidates(head: ClassHead | None) -> list[Localizer]:
     """Fresh, unfitted localizers to compare; the default recipe first."""
     out: list[Localizer] = [RecipeLocalizer(r) for r in CANDIDATE_RECIPES]
     if head is not None:
-        out.append(HeadCamLocalizer(head))
+        out += [HeadProbabilityLocalizer(head), HeadCamLocalizer(head)]
     out += [RegressorLocalizer(r) for r in ("default", "cam")]
     return out
 
