@@ -247,6 +247,8 @@ class Controller(QObject):
 
     def proposals_ready(self, image_id: int) -> None:
         """The worker stored proposals (and a map) for ``image_id``."""
+        if self.project.closed:  # a signal queued before the session closed
+            return
         self.refresh(image_id)
         if image_id == self.current_id() and self.map_type is None:
             self.canvas.set_heatmap(self.saliency(image_id))
@@ -322,6 +324,8 @@ class Controller(QObject):
 
     def task_finished(self, task: Task) -> None:
         """A worker task ended (failures are reported through the worker's ``failed``)."""
+        if self.project.closed:
+            return
         if isinstance(task, TrainJob):
             self._training = False
             if task.result is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,8 +36,10 @@ FOLDS = 5
 MIN_IMAGES_TO_SWITCH = 8
 #: A challenger must find at least this many more objects in cross-validation ...
 MIN_GAIN_IMAGES = 2
-#: ... and this share of the class's images more than the default.
+#: ... and this share of the class's images more than the default, ...
 MIN_GAIN_SHARE = 0.05
+#: ... or as many hits and a mean top-box IoU higher by this much.
+MIN_IOU_GAIN = 0.03
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -55,11 +58,30 @@ def candidates(head: ClassHead | None) -> list[Localizer]:
     return out
 
 
-def hit(localizer: Localizer, item: LabelledImage, class_name: str, class_index: int) -> bool:
-    """Whether the localizer's top box has IoU > 0.5 with a box of the class (CorLoc)."""
+def top_iou(localizer: Localizer, item: LabelledImage, class_name: str, class_index: int) -> float:
+    """IoU of the localizer's top box with the best-matching box of the class (0 if none)."""
     boxes, _ = localizer.locate(item.evidence, class_index)
     truth = item.boxes[[i for i, n in enumerate(item.labels) if n == class_name]]
-    return bool(len(boxes)) and float(iou_matrix(boxes[:1], truth).max()) > 0.5
+    return float(iou_matrix(boxes[:1], truth).max()) if len(boxes) else 0.0
+
+
+@dataclass
+class CvScore:
+    """A localizer's held-out results on a class: CorLoc hits (top box IoU > 0.5) and the
+    sum of top-box IoUs, over ``images`` images."""
+
+    hits: int = 0
+    iou: float = 0.0
+    images: int = 0
+
+    def add(self, iou: float) -> None:
+        self.hits += iou > 0.5
+        self.iou += iou
+        self.images += 1
+
+    @property
+    def mean_iou(self) -> float:
+        return self.iou / max(self.images, 1)
 
 
 def folds(n: int, k: int) -> list[np.ndarray]:
@@ -71,15 +93,15 @@ def cross_validate(
     images: Sequence[LabelledImage],
     classes: Sequence[str],
     cancelled: Cancelled | None = None,
-) -> dict[str, dict[str, int]]:
-    """Class → localizer name → held-out hits, over ``FOLDS``-fold cross-validation.
-
-    Each fold refits the class head and the regressors on the other folds' images.
-    """
+    progress: Progress | None = None,
+) -> dict[str, dict[str, CvScore]]:
+    """Class → localizer name → held-out :class:`CvScore`, over ``FOLDS``-fold
+    cross-validation. Each fold refits the class head and the regressors on the other
+    folds' images; ``progress(done, folds)`` after each fold."""
     n = len(images)
     k = max(2, min(FOLDS, n))
-    hits: dict[str, dict[str, int]] = {c: {} for c in classes}
-    for held in folds(n, k):
+    scores: dict[str, dict[str, CvScore]] = {c: {} for c in classes}
+    for done, held in enumerate(folds(n, k), start=1):
         if cancelled is not None and cancelled():
             raise TrainingCancelled
         held_set = set(held.tolist())
@@ -95,19 +117,33 @@ def cross_validate(
                     loc.fit(train, name)
                 except ValueError:  # no training box of the class in this fold
                     continue
-                count = sum(hit(loc, im, name, class_index) for im in tests)
-                hits[name][loc.name] = hits[name].get(loc.name, 0) + count
-    return hits
+                score = scores[name].setdefault(loc.name, CvScore())
+                for im in tests:
+                    score.add(top_iou(loc, im, name, class_index))
+        if progress is not None:
+            progress(done, k)
+    return scores
 
 
-def choose(hits: dict[str, int], images: int) -> str:
-    """The localizer a class uses: the default unless a challenger beats it clearly."""
-    base = hits.get(FALLBACK, 0)
-    if images < MIN_IMAGES_TO_SWITCH or not hits:
+def choose(scores: dict[str, CvScore], images: int) -> str:
+    """The localizer a class uses: the default unless a challenger beats it clearly.
+
+    A challenger qualifies with at least :data:`MIN_GAIN_IMAGES` (and
+    :data:`MIN_GAIN_SHARE`) more held-out hits, or with no fewer hits and a mean top-box
+    IoU higher by :data:`MIN_IOU_GAIN`; the best qualifier (hits, then IoU) wins.
+    """
+    base = scores.get(FALLBACK)
+    if images < MIN_IMAGES_TO_SWITCH or base is None:
         return FALLBACK
-    need = base + max(MIN_GAIN_IMAGES, math.ceil(MIN_GAIN_SHARE * images))
-    best = max(hits, key=lambda name: hits[name])
-    return best if hits[best] >= need else FALLBACK
+    need = base.hits + max(MIN_GAIN_IMAGES, math.ceil(MIN_GAIN_SHARE * images))
+    qualified = [
+        name
+        for name, s in scores.items()
+        if s.hits >= need or (s.hits >= base.hits and s.mean_iou >= base.mean_iou + MIN_IOU_GAIN)
+    ]
+    if not qualified:
+        return FALLBACK
+    return max(qualified, key=lambda name: (scores[name].hits, scores[name].iou))
 
 
 def _try_head(images: Sequence[LabelledImage], classes: Sequence[str]) -> ClassHead | None:
@@ -135,11 +171,9 @@ def train_model(
     classes = sorted({name for im in images for name in im.labels})
     if not classes:
         raise ValueError("no accepted box to learn from")
-    if progress is not None:
-        progress(0, 2)
-    hits = cross_validate(images, classes, cancelled)
-    if progress is not None:
-        progress(1, 2)
+    cv_folds = max(2, min(FOLDS, len(images)))
+    step = None if progress is None else (lambda done, _k: progress(done, cv_folds + 1))
+    scores = cross_validate(images, classes, cancelled, step)
     if cancelled is not None and cancelled():
         raise TrainingCancelled
     head = _try_head(images, classes)
@@ -147,16 +181,17 @@ def train_model(
     per_class = {}
     for name in classes:
         count = sum(name in im.labels for im in images)
-        choice = choose(hits[name], count)
+        choice = choose(scores[name], count)
         loc = next(c for c in candidates(head) if c.name == choice)
         localizers[name] = loc.fit(images, name)
         per_class[name] = {
             "images": count,
             "choice": choice,
-            "cv_corloc": {k: round(v / count, 4) for k, v in sorted(hits[name].items())},
+            "cv_corloc": {k: round(v.hits / v.images, 4) for k, v in sorted(scores[name].items())},
+            "cv_mean_iou": {k: round(v.mean_iou, 4) for k, v in sorted(scores[name].items())},
         }
     if progress is not None:
-        progress(2, 2)
+        progress(cv_folds + 1, cv_folds + 1)
     metrics = {
         "images": len(images),
         "boxes": int(sum(len(im.labels) for im in images)),

@@ -151,6 +151,11 @@ class Project:
             self._engine.dispose()
             self._engine = None
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every other call then raises StoreError)."""
+        return self._engine is None
+
     def __enter__(self) -> Project:
         return self
 
