@@ -1,6 +1,7 @@
 """The learning loop on the shared data sets: simulated sessions and their figures.
 
     python -m bench.loop [--datasets ../shared/datasets] [--orders score softmax random]
+        [--sets raccoon fruit] [--align-saliency]
 
 raccoon: a whole session in each review order (accepted-as-is, edited and drawn rates,
 CorLoc on the images not yet reviewed after 20 images and at the end, estimated time
@@ -24,6 +25,7 @@ from core.datasets import annotated_images
 from core.image_score import ActivationReader
 from core.image_score_runner import review_order, score_files
 from core.learning.evidence import EvidenceMaker
+from core.learning.saliency_tuning import SaliencyAlignment
 from core.simulation import simulate
 from core.simulation_data import load_replay
 
@@ -52,10 +54,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--orders", nargs="+", default=["score", "softmax", "random"])
+    parser.add_argument("--sets", nargs="+", default=["raccoon", "fruit"])
+    parser.add_argument(
+        "--align-saliency", action="store_true", help="saliency-aligned fine-tuning in training"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     backbone = load_backbone()
-    maker = EvidenceMaker(backbone)
+    maker = EvidenceMaker(backbone, keep_tail_input=args.align_saliency)
+    align = SaliencyAlignment(backbone) if args.align_saliency else None
+    if "raccoon" in args.sets:
+        raccoon_runs(args, backbone, maker, align)
+    if "fruit" in args.sets:
+        fruit_run(args, backbone, maker, align)
+
+
+def raccoon_runs(args, backbone, maker, align) -> None:
     names = backbone.class_names
 
     start = time.perf_counter()
@@ -89,6 +103,9 @@ def main() -> None:
             )
         )
 
+
+def fruit_run(args, backbone, maker, align) -> None:
+    names = backbone.class_names
     fruit_train = annotated_images(args.datasets / "fruit" / "train")
     fruit_test = annotated_images(args.datasets / "fruit" / "test")
     ev_train, truth_train, paths_train = load_replay(fruit_train, maker)

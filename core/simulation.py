@@ -26,6 +26,7 @@ from core.boxes import iou_matrix
 from core.learning.class_head import LabelledImage
 from core.learning.evidence import Evidence
 from core.learning.model import LearnedModel
+from core.learning.saliency_tuning import SaliencyAlignment
 from core.learning.trainer import train_model
 
 ACCEPT_IOU = 0.7
@@ -165,6 +166,7 @@ def simulate(
     budget: int | None = None,
     costs: Costs = Costs(),
     progress: Callable[[int, int], None] | None = None,
+    align: SaliencyAlignment | None = None,
 ) -> Simulation:
     """Replay the images ``order`` names (indices into ``evidence`` and ``truth``).
 
@@ -174,6 +176,7 @@ def simulate(
             reviewed) every this many images, and after the last.
         budget: stop after this many images; CorLoc then covers all the rest.
         progress: ``progress(done, total)`` after each image.
+        align: saliency-aligned fine-tuning in every training (evidence with tail inputs).
     """
     order = list(order)
     total = len(order) if budget is None else min(budget, len(order))
@@ -193,7 +196,7 @@ def simulate(
             labelled.append(LabelledImage(ev, fractions, tuple(t.labels)))
             new_boxes += len(t.labels)
         if new_boxes >= train_every and labelled:
-            model = train_model(labelled, backbone)
+            model = train_model(labelled, backbone, align=align)
             new_boxes = 0
             trainings += 1
         if step % report_every == 0 or step == total:

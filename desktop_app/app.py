@@ -22,7 +22,7 @@ from ui.settings_dialog import ProposalSettings, SettingsDialog
 #: Image statuses whose proposals are made again when the model changes.
 UNREVIEWED = ("new", "proposed")
 #: Settings that do not need a new worker when they change.
-NO_RESTART = ("retrain_after",)
+NO_RESTART = ("retrain_after", "align_saliency")
 
 
 def version_view(row: ModelVersionRow) -> VersionView:
@@ -95,12 +95,21 @@ class Session:
         """The open project's proposal settings (defaults where none are stored)."""
         stored = {
             name: self.project.setting(f"proposals.{name}")
-            for name in ("backbone", "device", "method", "batch_size", "retrain_after")
+            for name in (
+                "backbone",
+                "device",
+                "method",
+                "batch_size",
+                "retrain_after",
+                "align_saliency",
+            )
         }
         given: dict = {k: v for k, v in stored.items() if v is not None}
         for number in ("batch_size", "retrain_after"):
             if number in given:
                 given[number] = int(given[number])
+        if "align_saliency" in given:
+            given["align_saliency"] = given["align_saliency"] == "True"
         return ProposalSettings(**given)
 
     def _start_worker(self, force: bool = False) -> None:

@@ -42,6 +42,7 @@ MAP_TYPES: dict[str, str | None] = {
 TYPED_MAPS = 64
 #: The project setting: fine-tune after this many newly accepted boxes (0: never).
 RETRAIN_KEY = "proposals.retrain_after"
+ALIGN_KEY = "proposals.align_saliency"
 RETRAIN_AFTER = 10
 
 
@@ -306,7 +307,8 @@ class Controller(QObject):
             accepted = self.project.count_labelled_boxes()
         self._training = True
         self._trained_at = accepted
-        self.submit_task(TrainJob(accepted_boxes=accepted))
+        align = self.project.setting(ALIGN_KEY) == "True"
+        self.submit_task(TrainJob(accepted_boxes=accepted, align_saliency=align))
         self.window.statusBar().showMessage("Fine-tuning in the background", 4000)
 
     def maybe_train(self) -> bool:

@@ -16,6 +16,7 @@ from core.device import pick_device
 from core.image_score import ActivationReader
 from core.image_score_runner import review_order, score_files
 from core.learning.evidence import EvidenceMaker
+from core.learning.saliency_tuning import SaliencyAlignment
 from core.simulation import Costs, plot_png, simulate, write_csv
 from core.simulation_data import load_replay
 from desktop_app.cli_errors import CliError
@@ -47,6 +48,11 @@ def add_simulate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     sim.add_argument("--verify-cost", type=float, default=Costs.verify, help="s per accept/reject")
     sim.add_argument("--csv", type=Path, help="write the per-step figures here")
     sim.add_argument("--plot", type=Path, help="write the learning curve PNG here")
+    sim.add_argument(
+        "--align-saliency",
+        action="store_true",
+        help="also fine-tune the last block with the saliency-alignment loss in each training",
+    )
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
     return sim
@@ -66,7 +72,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     problems: list[str] = []
     with tqdm(total=len(pairs), desc="maps", unit="img", disable=None, file=sys.stderr) as bar:
         evidence, truth, paths = load_replay(
-            pairs, EvidenceMaker(backbone), progress=bar.update, problems=problems
+            pairs,
+            EvidenceMaker(backbone, keep_tail_input=args.align_saliency),
+            progress=bar.update,
+            problems=problems,
         )
     for line in problems:
         print(f"salibox: skipped {line}", file=sys.stderr)
@@ -92,6 +101,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             budget=args.budget,
             costs=costs,
             progress=lambda done, _total: bar.update(done - bar.n),
+            align=SaliencyAlignment(backbone) if args.align_saliency else None,
         )
     if args.csv:
         write_csv(sim, args.csv)

@@ -51,16 +51,24 @@ class TrainJob(Task):
         include_unverified: also learn from accepted boxes no person checked.
         accepted_boxes: how many boxes were accepted when it was queued (kept in the
             version's metrics, so the retrain trigger counts from there).
+        align_saliency: also fine-tune the last block with the saliency-alignment loss
+            (:class:`core.learning.saliency_tuning.SaliencyAlignment`).
     """
 
     label = "Fine-tuning"
     priority = BACKGROUND
     key = "train"
 
-    def __init__(self, include_unverified: bool = False, accepted_boxes: int | None = None):
+    def __init__(
+        self,
+        include_unverified: bool = False,
+        accepted_boxes: int | None = None,
+        align_saliency: bool = False,
+    ):
         super().__init__()
         self.include_unverified = include_unverified
         self.accepted_boxes = accepted_boxes
+        self.align_saliency = align_saliency
 
     def run(self, ctx: TaskContext) -> int | None:
         from core.learning.trainer import TrainingCancelled
@@ -73,6 +81,7 @@ class TrainJob(Task):
             "backbone": ctx.backbone.name,
             "include_unverified": self.include_unverified,
             "accepted_boxes": accepted,
+            "align_saliency": self.align_saliency,
         }
         run_id = project.start_training_run(params)
         path = model_file(project, run_id)
@@ -89,11 +98,13 @@ class TrainJob(Task):
         return version_id
 
     def _train(self, ctx: TaskContext, run_id: int, path: Path, accepted: int) -> int:
-        from core.learning.trainer import TrainingCancelled, train_model
+        from core.learning.saliency_tuning import SaliencyAlignment
+        from core.learning.trainer import TrainingCancelled, train_model, training_steps
 
         project = ctx.project
         rows = project.labelled_boxes(self.include_unverified)
-        total = len(rows) + 2  # each image's evidence, then the trainer's two steps
+        # Each image's evidence, then the trainer's steps.
+        total = len(rows) + training_steps(len(rows), self.align_saliency)
         ctx.progress(0, total)
         images, skipped = [], []
         for done, row in enumerate(rows, 1):
@@ -106,10 +117,11 @@ class TrainJob(Task):
                 ctx.report(row.image_id, f"skipped: {exc}")
             ctx.progress(done, total)
 
-        def step(done: int, _steps: int) -> None:
-            ctx.progress(len(rows) + done, total)
+        def step(done: int, steps: int) -> None:
+            ctx.progress(len(rows) + done, len(rows) + steps)  # fewer if images were skipped
 
-        model = train_model(images, ctx.backbone.name, step, ctx.cancelled)
+        align = SaliencyAlignment(ctx.backbone) if self.align_saliency else None
+        model = train_model(images, ctx.backbone.name, step, ctx.cancelled, align)
         if ctx.cancelled():
             raise TrainingCancelled
         metrics = {**model.metrics, "accepted_boxes": accepted, "skipped": skipped}
@@ -151,7 +163,8 @@ def evidence_of(ctx: TaskContext, path: Path) -> Evidence:
 
     maker = ctx.cache.get("training.maker")
     if maker is None:
-        maker = ctx.cache["training.maker"] = EvidenceMaker(ctx.backbone)
+        # Tail inputs (65 kB an image) are kept so saliency alignment can be switched on.
+        maker = ctx.cache["training.maker"] = EvidenceMaker(ctx.backbone, keep_tail_input=True)
     rgb = load_rgb(path).rgb
     size = (rgb.shape[1], rgb.shape[0])
     return maker([resize_for_network(rgb, maker.copy_size)], [size])[0]
@@ -178,13 +191,17 @@ class ActiveModel:
         from core.learning.evidence import EvidenceMaker
         from core.learning.model import LearnedModel
 
-        model = LearnedModel.load(version.file)
+        model = LearnedModel.load(version.file, backbone)
         if model.backbone != backbone.name:
             raise ValueError(
                 f"model version {version.id} reads {model.backbone} features, "
                 f"proposals use {backbone.name}"
             )
-        maker = EvidenceMaker(backbone, recipes=sorted(model.recipes_needed()))
+        maker = EvidenceMaker(
+            backbone,
+            recipes=sorted(model.recipes_needed()),
+            keep_tail_input=model.needs_tail_input,
+        )
         return cls(version.id, model, maker)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from core.backbones import load_backbone
 from core.learning.class_head import LabelledImage
@@ -131,3 +132,35 @@ def test_cancelled_training_raises(backbone, scenes):
 def test_training_needs_boxes(backbone):
     with pytest.raises(ValueError, match="no accepted box"):
         train_model([], backbone.name)
+
+
+def test_saliency_aligned_training_tunes_the_tail_and_its_file_needs_the_backbone(
+    backbone, tmp_path
+):
+    from core.learning.saliency_tuning import SaliencyAlignment
+
+    rng = np.random.default_rng(5)
+    data = [scene(rng) for _ in range(12)]
+    evidence = EvidenceMaker(backbone, keep_tail_input=True)([image for image, _ in data])
+    assert evidence[0].tail_input is not None and evidence[0].tail_input.shape[0] == 192
+    items = [
+        LabelledImage(e, boxes / SIDE, ("widget",))
+        for e, (_, boxes) in zip(evidence, data, strict=True)
+    ]
+    model = train_model(items[:10], backbone.name, align=SaliencyAlignment(backbone, steps=5))
+    assert model.tail is not None
+    assert model.metrics["saliency_alignment"]["steps"] == 5
+    # Proposals read features recomputed through the tuned tail, not the cached ones.
+    tuned = model.tuned(evidence[11])
+    assert not torch.equal(tuned.features.float(), evidence[11].features.float())
+    before = model.propose(evidence[11], backbone.class_names)
+    path = tmp_path / "aligned.pt"
+    model.save(path)
+    with pytest.raises(ValueError, match="load it with that backbone"):
+        LearnedModel.load(path)
+    loaded = LearnedModel.load(path, backbone)
+    after = loaded.propose(evidence[11], backbone.class_names)
+    assert [p.box for p in after.proposals] == [p.box for p in before.proposals]
+    # Evidence without tail inputs cannot feed a tuned model.
+    with pytest.raises(ValueError, match="tail inputs"):
+        loaded.propose(EvidenceMaker(backbone)([data[11][0]])[0], backbone.class_names)

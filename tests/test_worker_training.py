@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from core.learning.model import LearnedModel
+from core.learning.trainer import training_steps
 from desktop_app.jobs import ProposeJob
 from desktop_app.training import TrainJob, model_file
 from tests.training_helpers import CLASS, labelled_blobs, write_blob
@@ -48,7 +49,9 @@ def test_a_train_job_makes_an_active_version_that_proposes_the_users_class(
     loaded = LearnedModel.load(active.file)
     assert loaded.classes == [CLASS]
     mine = [p for p in progress if p[0] == TrainJob.label]
-    assert mine[0] == (TrainJob.label, 0, 12) and mine[-1] == (TrainJob.label, 12, 12)
+    steps = 10 + training_steps(10)  # evidence of each image, then the trainer's steps
+    assert mine[0] == (TrainJob.label, 0, steps) and mine[-1] == (TrainJob.label, steps, steps)
+    assert all(total == steps for _label, _done, total in mine)
 
     ready: list[int] = []
     worker.proposals_ready.connect(ready.append)

@@ -77,7 +77,7 @@ class ModelVersionsDialog(QDialog):
             values = (str(v.id), when, ", ".join(v.classes), images, choices_text(v.choices))
             for column, text in enumerate(values):
                 self.table.setItem(row, column, QTableWidgetItem(text))
-        self.table.resizeColumnsToContents()
+        self.table.setWordWrap(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.status = QLabel(self)
         self.use_button = QPushButton("Use this version", self)
@@ -98,6 +98,7 @@ class ModelVersionsDialog(QDialog):
         layout.addLayout(buttons)
         self.resize(760, 320)
         self.set_active(active)
+        self.table.resizeColumnsToContents()  # after the active row turned bold
 
     def selected_id(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()

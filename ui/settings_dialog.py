@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -26,6 +27,9 @@ class ProposalSettings:
     batch_size: int = 8
     #: Fine-tune after this many newly accepted boxes; 0: only on demand.
     retrain_after: int = 10
+    #: Also fine-tune the network's last block so its maps fall inside accepted boxes
+    #: (slower training; see the README's learning-loop figures).
+    align_saliency: bool = False
 
 
 class SettingsDialog(QDialog):
@@ -56,12 +60,18 @@ class SettingsDialog(QDialog):
         self.retrain_after.setRange(0, 10_000)
         self.retrain_after.setValue(current.retrain_after)
         self.retrain_after.setToolTip("0: train only with Tools → Train now")
+        self.align_saliency = QCheckBox("Align saliency with accepted boxes (slower)")
+        self.align_saliency.setChecked(current.align_saliency)
+        self.align_saliency.setToolTip(
+            "Fine-tune the network's last block so that its maps fall inside your boxes"
+        )
         form = QFormLayout(self)
         form.addRow("Backbone", self.backbone)
         form.addRow("Device", self.device)
         form.addRow("Method", self.method)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Retrain after N accepted boxes", self.retrain_after)
+        form.addRow("Fine-tuning", self.align_saliency)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -83,4 +93,5 @@ class SettingsDialog(QDialog):
             self.method.currentText(),
             self.batch_size.value(),
             self.retrain_after.value(),
+            self.align_saliency.isChecked(),
         )

@@ -38,6 +38,9 @@ class Evidence:
         imagenet_class: the backbone's top-1 class index.
         imagenet_confidence: its softmax probability, 0-1.
         maps: recipe name → ``(S, S)`` float32 map, 0-1.
+        tail_input: ``(192, h, w)`` float16 input of EfficientNet-Lite0's last block at
+            the feature size, kept when saliency-aligned fine-tuning may need it
+            (:mod:`core.learning.saliency_tuning`); ``None`` otherwise.
         recipe_boxes: recipe name → its ``(N, 4)`` boxes as fractions (filled on first
             use: they do not change with training, and GrabCut takes tens of ms).
     """
@@ -48,6 +51,7 @@ class Evidence:
     imagenet_class: int
     imagenet_confidence: float
     maps: dict[str, np.ndarray]
+    tail_input: torch.Tensor | None = None
     recipe_boxes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -74,6 +78,7 @@ class EvidenceMaker:
             probability, 20 training images): CorLoc 0.85 at 224 px, 0.87 at 320, 0.89 at
             416 and 512; the zero-shot maps are best at 224 (0.79 → 0.73 at 416), so
             maps and features are computed at their own sizes.
+        keep_tail_input: keep :attr:`Evidence.tail_input` (EfficientNet-Lite only).
     """
 
     def __init__(
@@ -82,6 +87,7 @@ class EvidenceMaker:
         recipes: Sequence[str] = CANDIDATE_RECIPES,
         input_size: int = 224,
         feature_size: int = FEATURE_SIZE,
+        keep_tail_input: bool = False,
     ) -> None:
         unknown = [r for r in recipes if r not in RECIPES]
         if unknown:
@@ -90,6 +96,11 @@ class EvidenceMaker:
         self.recipes = tuple(dict.fromkeys(recipes))
         self.input_size = input_size
         self.feature_size = feature_size
+        self.tail_block: torch.nn.Module | None = None
+        if keep_tail_input:
+            from core.learning.saliency_tuning import tail_block
+
+            self.tail_block = tail_block(backbone)
         self._methods = {}
         for name in self.recipes:
             recipe = RECIPES[name]
@@ -121,11 +132,21 @@ class EvidenceMaker:
             return []
         resized = [resize_for_network(im, self.input_size) for im in images]
         x = self._tensor(resized)
+        captured: list[torch.Tensor] = []
         with torch.inference_mode():
             feats, logits = self.backbone.forward(x)
-            if self.feature_size != self.input_size:
-                large = [resize_for_network(im, self.feature_size) for im in images]
-                feats = self.backbone.features(self._tensor(large))
+            large = [resize_for_network(im, self.feature_size) for im in images]
+            handle = None
+            if self.tail_block is not None:
+                handle = self.tail_block.register_forward_pre_hook(
+                    lambda _m, args: captured.append(args[0].to("cpu", torch.float16))
+                )
+            try:
+                if self.feature_size != self.input_size or handle is not None:
+                    feats = self.backbone.features(self._tensor(large))
+            finally:
+                if handle is not None:
+                    handle.remove()
             probabilities = logits.float().softmax(dim=1)
         confidence, classes = probabilities.max(dim=1)
         by_key = {key: method(x).maps.cpu().numpy() for key, method in self._methods.items()}
@@ -141,6 +162,7 @@ class EvidenceMaker:
                     imagenet_class=int(classes[i]),
                     imagenet_confidence=float(confidence[i]),
                     maps=maps,
+                    tail_input=captured[0][i].contiguous() if captured else None,
                 )
             )
         return out

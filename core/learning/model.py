@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from core.backbones import Backbone
 from core.boxes import box_mass, clip_boxes
 from core.learning.class_head import ClassHead
 from core.learning.evidence import Evidence
@@ -25,6 +26,7 @@ from core.learning.localizers import (
     RegressorLocalizer,
 )
 from core.learning.ridge import RidgeModel
+from core.learning.saliency_tuning import TunedTail
 from core.proposals import DEFAULT_RECIPE, ImageProposals, Proposal
 
 FILE_FORMAT = 1
@@ -41,16 +43,25 @@ class LearnedModel:
         head: the user-class head, or ``None`` (then classes are ImageNet's).
         localizers: class name → its chosen, fitted :class:`Localizer`.
         metrics: JSON-able figures of the run (cross-validation per class ...).
+        tail: the backbone's last block fine-tuned with saliency alignment, or ``None``;
+            when set, :attr:`Evidence.features` are recomputed through it from
+            :attr:`Evidence.tail_input`.
     """
 
     backbone: str
     head: ClassHead | None
     localizers: dict[str, Localizer] = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    tail: TunedTail | None = None
 
     @property
     def classes(self) -> list[str]:
         return list(self.head.classes) if self.head is not None else []
+
+    @property
+    def needs_tail_input(self) -> bool:
+        """Whether :meth:`propose` needs :attr:`Evidence.tail_input`."""
+        return self.tail is not None
 
     def recipes_needed(self) -> set[str]:
         """Recipes whose maps :meth:`propose` reads."""
@@ -63,8 +74,19 @@ class LearnedModel:
     def localizer(self, class_name: str) -> Localizer:
         return self.localizers.get(class_name) or RecipeLocalizer(DEFAULT_RECIPE)
 
+    def tuned(self, evidence: Evidence) -> Evidence:
+        """The evidence with its features recomputed through :attr:`tail` (as is without)."""
+        if self.tail is None:
+            return evidence
+        if evidence.tail_input is None:
+            raise ValueError("this model needs evidence with tail inputs (keep_tail_input)")
+        with torch.inference_mode():
+            feats = self.tail.features(evidence.tail_input[None].float())[0]
+        return replace(evidence, features=feats)
+
     def propose(self, evidence: Evidence, imagenet_names: list[str]) -> ImageProposals:
         """Proposals for one image, in its original pixels, best first."""
+        evidence = self.tuned(evidence)
         if self.head is not None:
             k, confidence = self.head.classify(evidence.features)
             class_name = self.head.classes[k]
@@ -109,6 +131,7 @@ class LearnedModel:
             "choices": {name: loc.name for name, loc in self.localizers.items()},
             "regressors": regressors,
             "metrics": json.dumps(self.metrics),
+            "tail": None if self.tail is None else self.tail.state_dict(),
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,11 +147,13 @@ class LearnedModel:
             raise
 
     @classmethod
-    def load(cls, path: str | Path) -> LearnedModel:
-        """Read a file written by :meth:`save`.
+    def load(cls, path: str | Path, backbone: Backbone | None = None) -> LearnedModel:
+        """Read a file written by :meth:`save`; a model with a tuned tail needs the
+        ``backbone`` it was tuned from (the tail's architecture is copied from it).
 
         Raises:
-            ValueError: not a SaliBox model file, or of another format version.
+            ValueError: not a SaliBox model file, of another format version, or a tuned
+                tail without its backbone.
         """
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -152,7 +177,17 @@ class LearnedModel:
                 localizers[name] = RegressorLocalizer(r["recipe"], model)
             elif choice.startswith("recipe:"):
                 localizers[name] = RecipeLocalizer(choice.removeprefix("recipe:"))
-        return cls(state["backbone"], head, localizers, json.loads(state["metrics"]))
+        tail = None
+        if state.get("tail") is not None and head is not None:
+            if backbone is None or backbone.name != state["backbone"]:
+                raise ValueError(
+                    f"{path} holds a fine-tuned {state['backbone']} tail; "
+                    "load it with that backbone"
+                )
+            tail = TunedTail.from_backbone(backbone, head.classes)
+            tail.load_state_dict(state["tail"])
+            tail.requires_grad_(False)
+        return cls(state["backbone"], head, localizers, json.loads(state["metrics"]), tail)
 
 
 _RIDGE = ("mean", "scale", "weights", "bias")

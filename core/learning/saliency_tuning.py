@@ -44,12 +44,26 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from core.backbones import Backbone
-from core.learning.class_head import ClassHead, _background_windows
+from core.learning.class_head import ClassHead, LabelledImage, _background_windows
 from core.learning.evidence import FEATURE_SIZE
 from core.proposals import resize_for_network
 
 #: Index of the first block the tail holds (EfficientNet-Lite0 has blocks 0-15).
 TAIL_BLOCK = 15
+
+
+def tail_block(backbone: Backbone) -> nn.Module:
+    """The block whose input :class:`TunedTail` starts from.
+
+    Raises:
+        ValueError: the backbone is not an EfficientNet-Lite.
+    """
+    blocks = getattr(getattr(backbone.features, "net", None), "_blocks", None)
+    if blocks is None or len(blocks) <= TAIL_BLOCK:
+        raise ValueError(
+            f"saliency-aligned fine-tuning needs EfficientNet-Lite, not {backbone.name}"
+        )
+    return blocks[TAIL_BLOCK]
 
 
 class TunedTail(nn.Module):
@@ -375,3 +389,42 @@ def saliency_inside(
         distribution = sal / (sal.sum(dim=(1, 2), keepdim=True) + 1e-8)
         masks = box_masks(boxes, *feats.shape[-2:])
         return (distribution * masks).sum(dim=(1, 2))
+
+
+@dataclass(frozen=True)
+class SaliencyAlignment:
+    """Saliency-aligned fine-tuning as the trainer runs it, with the measured settings
+    (λ = 10, μ = 0.1, 30 steps: raccoon 0.909 against 0.872 frozen, bench/saliency_tuning.py).
+
+    Attributes:
+        backbone: the (frozen) backbone whose tail is copied and tuned.
+        saliency_weight: λ.
+        mean_weight: μ.
+        steps: full-batch Adam steps.
+    """
+
+    backbone: Backbone
+    saliency_weight: float = 10.0
+    mean_weight: float = 0.1
+    steps: int = 30
+
+    def tune(self, images: Sequence[LabelledImage], head: ClassHead) -> TunedTail:
+        """Tune from the images' cached :attr:`Evidence.tail_input`, starting at ``head``.
+
+        Raises:
+            ValueError: an image's evidence has no tail input.
+        """
+        if any(im.evidence.tail_input is None for im in images):
+            raise ValueError("saliency-aligned fine-tuning needs evidence with tail inputs")
+        x = torch.stack([im.evidence.tail_input for im in images]).float()
+        return fine_tune(
+            self.backbone,
+            x,
+            [im.boxes for im in images],
+            [im.labels for im in images],
+            head.classes,
+            steps=self.steps,
+            saliency_weight=self.saliency_weight,
+            mean_weight=self.mean_weight,
+            init_head=head,
+        )

@@ -29,6 +29,7 @@ from core.learning.localizers import (
     RegressorLocalizer,
 )
 from core.learning.model import FALLBACK, LearnedModel
+from core.learning.saliency_tuning import SaliencyAlignment
 
 #: Folds of the per-class cross-validation (fewer when a class has fewer images).
 FOLDS = 5
@@ -153,11 +154,17 @@ def _try_head(images: Sequence[LabelledImage], classes: Sequence[str]) -> ClassH
         return None
 
 
+def training_steps(images: int, align: bool = False) -> int:
+    """How many ``progress`` steps :func:`train_model` reports for this many images."""
+    return max(2, min(FOLDS, images)) + 1 + int(align)
+
+
 def train_model(
     images: Sequence[LabelledImage],
     backbone: str,
     progress: Progress | None = None,
     cancelled: Cancelled | None = None,
+    align: SaliencyAlignment | None = None,
 ) -> LearnedModel:
     """A :class:`LearnedModel` from accepted images (in review order).
 
@@ -166,17 +173,32 @@ def train_model(
         backbone: name of the backbone their evidence came from.
         progress: ``progress(done, total)`` over the steps (folds, then the final fit).
         cancelled: polled between steps; when true, :class:`TrainingCancelled` is raised.
+        align: also fine-tune the backbone's last block and the class head with the
+            saliency-alignment loss (the evidence must hold tail inputs); the chosen
+            head localizers then read the tuned features. Off by default: cross-validating
+            it would take five tunings per training, so it is judged by the benchmarks.
     """
     start = time.perf_counter()
     classes = sorted({name for im in images for name in im.labels})
     if not classes:
         raise ValueError("no accepted box to learn from")
     cv_folds = max(2, min(FOLDS, len(images)))
-    step = None if progress is None else (lambda done, _k: progress(done, cv_folds + 1))
+    total = training_steps(len(images), align is not None)
+    step = None if progress is None else (lambda done, _k: progress(done, total))
     scores = cross_validate(images, classes, cancelled, step)
     if cancelled is not None and cancelled():
         raise TrainingCancelled
     head = _try_head(images, classes)
+    tail = None
+    if align is not None and head is not None:
+        tuning_start = time.perf_counter()
+        tail = align.tune(images, head)
+        head = tail.class_head()
+        tuning_seconds = round(time.perf_counter() - tuning_start, 3)
+        if progress is not None:
+            progress(cv_folds + 1, total)
+        if cancelled is not None and cancelled():
+            raise TrainingCancelled
     localizers: dict[str, Localizer] = {}
     per_class = {}
     for name in classes:
@@ -191,11 +213,18 @@ def train_model(
             "cv_mean_iou": {k: round(v.mean_iou, 4) for k, v in sorted(scores[name].items())},
         }
     if progress is not None:
-        progress(cv_folds + 1, cv_folds + 1)
+        progress(total, total)
     metrics = {
         "images": len(images),
         "boxes": int(sum(len(im.labels) for im in images)),
         "classes": per_class,
         "seconds": round(time.perf_counter() - start, 3),
     }
-    return LearnedModel(backbone, head, localizers, metrics)
+    if tail is not None:
+        metrics["saliency_alignment"] = {
+            "saliency_weight": align.saliency_weight,
+            "mean_weight": align.mean_weight,
+            "steps": align.steps,
+            "seconds": tuning_seconds,
+        }
+    return LearnedModel(backbone, head, localizers, metrics, tail)
