@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import io
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from core.formats.records import write_atomic
 from core.store import Project
 from desktop_app.jobs import ProposeJob
 
@@ -109,17 +110,9 @@ class MapCache:
     def save(self, image_id: int, saliency: np.ndarray) -> None:
         """Write ``<id>.npy`` as float16 through a temporary file and a rename."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        final = self.folder / f"{image_id}.npy"
-        temporary = final.with_name(f".{image_id}.npy.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "wb") as f:
-                np.save(f, np.asarray(saliency, dtype=np.float16), allow_pickle=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, final)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(saliency, dtype=np.float16), allow_pickle=False)
+        write_atomic(self.folder / f"{image_id}.npy", buffer.getvalue())
 
 
 class WorkerSignals(QObject):

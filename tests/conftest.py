@@ -49,3 +49,28 @@ def start(qtbot, project):
     yield _start
     for thread, worker in started:
         assert stop_worker(thread, worker)
+
+
+@pytest.fixture
+def isolated_settings(tmp_path):
+    """QSettings (recent projects, window layout) in a folder of the test's own."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
+
+
+@pytest.fixture
+def session(qtbot, isolated_settings):
+    """The app's Session on a real main window and canvas, closed after the test."""
+    from desktop_app.app import Session
+    from ui.canvas import Canvas
+    from ui.main_window import MainWindow
+
+    window = MainWindow()
+    canvas = Canvas()
+    window.set_canvas(canvas)
+    qtbot.addWidget(window)
+    opened = Session(window, canvas)
+    yield opened
+    opened.close()

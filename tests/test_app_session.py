@@ -8,36 +8,20 @@ import threading
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from desktop_app.app import Session
 from desktop_app.controller import MAP_TYPES
 from desktop_app.jobs import ScoreJob
 from tests.worker_helpers import write_image
 from ui import graphics
 from ui.canvas import Canvas
-from ui.main_window import MainWindow
 from ui.settings_dialog import ProposalSettings, SettingsDialog
 
 LONG = 120_000  # ms: the first job also loads the network
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-
-
-@pytest.fixture
-def session(qtbot, tmp_path):
-    window = MainWindow()
-    canvas = Canvas()
-    window.set_canvas(canvas)
-    qtbot.addWidget(window)
-    opened = Session(window, canvas)
-    yield opened
-    opened.close()
+pytestmark = pytest.mark.usefixtures("isolated_settings")
 
 
 def methods_in_store(session) -> set[str | None]:

@@ -4,33 +4,15 @@ model version in Tools → Model versions…; real widgets, worker, backbone and
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings
 
 from core.learning.model import LearnedModel
-from desktop_app.app import Session
 from tests.training_helpers import write_blob
-from ui.canvas import Canvas
-from ui.main_window import MainWindow
 from ui.settings_dialog import ProposalSettings
 
 LONG = 120_000  # ms: the first job also loads the network
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QSettings.setDefaultFormat(QSettings.IniFormat)
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-
-
-@pytest.fixture
-def session(qtbot, tmp_path):
-    window = MainWindow()
-    canvas = Canvas()
-    window.set_canvas(canvas)
-    qtbot.addWidget(window)
-    opened = Session(window, canvas)
-    yield opened
-    opened.close()
+pytestmark = pytest.mark.usefixtures("isolated_settings")
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ strings, numbers, lists and dicts only), so a model file cannot run code when lo
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import torch
 
 from core.backbones import Backbone
 from core.boxes import box_mass, clip_boxes
+from core.formats.records import write_atomic
 from core.learning.class_head import ClassHead
 from core.learning.evidence import Evidence
 from core.learning.localizers import (
@@ -135,16 +136,9 @@ class LearnedModel:
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_atomic(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | Path, backbone: Backbone | None = None) -> LearnedModel:
