@@ -85,6 +85,7 @@ def raccoon_runs(args, backbone, maker, align) -> None:
             names,
             backbone.name,
             report_every=20,
+            align=align,
         )
         at20 = next(s for s in sim.steps if s.reviewed == 20)
         out = sim.as_dict()
@@ -93,6 +94,7 @@ def raccoon_runs(args, backbone, maker, align) -> None:
                 {
                     "set": "raccoon",
                     "order": kind,
+                    "align_saliency": align is not None,
                     "corloc_rest_after_20": round(at20.corloc_remaining, 3),
                     "corloc_rest_by_step": {s.reviewed: s.corloc_remaining for s in sim.steps},
                     "final": out["final"],
@@ -118,6 +120,7 @@ def fruit_run(args, backbone, maker, align) -> None:
         names,
         backbone.name,
         report_every=40,
+        align=align,
     )
     zero_shot = simulate(ev_test, truth_test, [], names, backbone.name).model
     print(
@@ -125,6 +128,7 @@ def fruit_run(args, backbone, maker, align) -> None:
             {
                 "set": "fruit",
                 "order": "score",
+                "align_saliency": align is not None,
                 "test_corloc_per_class": per_class_corloc(sim.model, ev_test, truth_test, names),
                 "test_corloc_per_class_zero_shot": per_class_corloc(
                     zero_shot, ev_test, truth_test, names
