@@ -35,9 +35,10 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     folder, boxes = blobs
     assert session.open(str(folder))
     worker = session.worker
-    session.apply_settings(ProposalSettings(retrain_after=3))
-    assert session.worker is worker  # only the trigger changed: no restart
+    session.apply_settings(ProposalSettings(retrain_after=3, align_saliency=True))
+    assert session.worker is worker  # only how to train changed: no restart
     assert session.controller.retrain_after() == 3
+    assert session.settings().align_saliency
     qtbot.waitUntil(lambda: all_proposed(session), timeout=LONG)
     controller = session.controller
 
@@ -50,6 +51,7 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
 
     version = session.project.active_model_version()
     assert version.classes == ("object",) and version.metrics["accepted_boxes"] == 3
+    assert "saliency_alignment" in version.metrics  # the setting reached the train job
     qtbot.waitUntil(lambda: not controller.training_queued, timeout=LONG)
     chosen = version.metrics["classes"]["object"]["choice"]
     # The three unreviewed images are proposed again, by the user's class, with the model.

@@ -4,6 +4,7 @@ generated images with one bright object each."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 from core.learning.model import LearnedModel
@@ -118,3 +119,24 @@ def test_unreadable_images_are_skipped_and_training_on_none_fails_cleanly(
     assert [r.status for r in runs] == ["failed", "done"]
     assert runs[0].metrics == {"error": second.error}
     assert not model_file(project, runs[0].id).exists()
+
+
+def test_saliency_aligned_training_proposes_through_its_tuned_tail(qtbot, start, project, folder):
+    labelled_blobs(project, folder, 8)
+    write_blob(folder / "fresh.png", seed=98)
+    project.register_images(["fresh.png"])
+    fresh = project.image_by_path("fresh.png").id
+    _thread, worker = start()
+
+    job = train(qtbot, worker, TrainJob(align_saliency=True))
+
+    assert job.error is None and job.result is not None
+    active = project.active_model_version()
+    assert active.metrics["saliency_alignment"]["steps"] > 0
+    with pytest.raises(ValueError, match="load it with that backbone"):
+        LearnedModel.load(active.file)  # the file holds a tuned tail
+    ready: list[int] = []
+    worker.proposals_ready.connect(ready.append)
+    worker.submit([ProposeJob(fresh, folder / "fresh.png")])
+    qtbot.waitUntil(lambda: fresh in ready, timeout=LONG)
+    assert {b.class_name for b in project.boxes(fresh)} == {CLASS}
