@@ -100,6 +100,7 @@ def raccoon_runs(args, backbone, maker, align) -> None:
                     "final": out["final"],
                     "speed_up": round(out["speed_up"], 2),
                     "model": out["model"],
+                    "trainings": out["trainings"],
                     "seconds": round(time.perf_counter() - start, 1),
                 }
             )

@@ -94,6 +94,8 @@ class Simulation:
     steps: list[Step] = field(default_factory=list)
     counts: Counts = field(default_factory=Counts)
     model: LearnedModel | None = None
+    #: ``(accepted boxes, seconds)`` of each training (evidence already computed).
+    trainings: list[tuple[int, float]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         last = self.steps[-1] if self.steps else None
@@ -105,6 +107,7 @@ class Simulation:
             "counts": asdict(self.counts),
             "model": self.model.metrics if self.model else None,
             "steps": [asdict(s) for s in self.steps],
+            "trainings": [{"boxes": b, "seconds": t} for b, t in self.trainings],
         }
 
 
@@ -197,6 +200,7 @@ def simulate(
             new_boxes += len(t.labels)
         if new_boxes >= train_every and labelled:
             model = train_model(labelled, backbone, align=align)
+            sim.trainings.append((model.metrics["boxes"], model.metrics["seconds"]))
             new_boxes = 0
             trainings += 1
         if step % report_every == 0 or step == total:

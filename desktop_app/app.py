@@ -22,7 +22,7 @@ from ui.settings_dialog import ProposalSettings, SettingsDialog
 #: Image statuses whose proposals are made again when the model changes.
 UNREVIEWED = ("new", "proposed")
 #: Settings that do not need a new worker when they change.
-NO_RESTART = ("retrain_after", "align_saliency")
+NO_RESTART = ("retrain_after", "align_saliency", "pseudo_labels")
 
 
 def version_view(row: ModelVersionRow) -> VersionView:
@@ -102,14 +102,16 @@ class Session:
                 "batch_size",
                 "retrain_after",
                 "align_saliency",
+                "pseudo_labels",
             )
         }
         given: dict = {k: v for k, v in stored.items() if v is not None}
         for number in ("batch_size", "retrain_after"):
             if number in given:
                 given[number] = int(given[number])
-        if "align_saliency" in given:
-            given["align_saliency"] = given["align_saliency"] == "True"
+        for flag in ("align_saliency", "pseudo_labels"):
+            if flag in given:
+                given[flag] = given[flag] == "True"
         return ProposalSettings(**given)
 
     def _start_worker(self, force: bool = False) -> None:

@@ -43,6 +43,7 @@ TYPED_MAPS = 64
 #: The project setting: fine-tune after this many newly accepted boxes (0: never).
 RETRAIN_KEY = "proposals.retrain_after"
 ALIGN_KEY = "proposals.align_saliency"
+PSEUDO_KEY = "proposals.pseudo_labels"
 RETRAIN_AFTER = 10
 
 
@@ -308,7 +309,9 @@ class Controller(QObject):
         self._training = True
         self._trained_at = accepted
         align = self.project.setting(ALIGN_KEY) == "True"
-        self.submit_task(TrainJob(accepted_boxes=accepted, align_saliency=align))
+        pseudo = self.project.setting(PSEUDO_KEY) == "True"
+        job = TrainJob(pseudo, accepted_boxes=accepted, align_saliency=align)
+        self.submit_task(job)
         self.window.statusBar().showMessage("Fine-tuning in the background", 4000)
 
     def maybe_train(self) -> bool:

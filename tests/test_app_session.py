@@ -70,7 +70,8 @@ def test_settings_dialog_returns_what_was_chosen(qtbot):
     dialog.batch_size.setValue(4)
     assert dialog.values() == ProposalSettings("b", "auto", "cam", 4)
     dialog.align_saliency.setChecked(True)
-    assert dialog.values().align_saliency
+    dialog.pseudo_labels.setChecked(True)
+    assert dialog.values().align_saliency and dialog.values().pseudo_labels
 
 
 # --- worker jobs from the window: the map selector and ranking by image score ---------------

@@ -35,7 +35,8 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     folder, boxes = blobs
     assert session.open(str(folder))
     worker = session.worker
-    session.apply_settings(ProposalSettings(retrain_after=3, align_saliency=True))
+    chosen = ProposalSettings(retrain_after=3, align_saliency=True, pseudo_labels=True)
+    session.apply_settings(chosen)
     assert session.worker is worker  # only how to train changed: no restart
     assert session.controller.retrain_after() == 3
     assert session.settings().align_saliency
@@ -51,7 +52,8 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
 
     version = session.project.active_model_version()
     assert version.classes == ("object",) and version.metrics["accepted_boxes"] == 3
-    assert "saliency_alignment" in version.metrics  # the setting reached the train job
+    assert "saliency_alignment" in version.metrics  # the settings reached the train job
+    assert session.project.training_runs()[0].params["include_unverified"]
     qtbot.waitUntil(lambda: not controller.training_queued, timeout=LONG)
     chosen = version.metrics["classes"]["object"]["choice"]
     # The three unreviewed images are proposed again, by the user's class, with the model.

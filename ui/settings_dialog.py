@@ -30,6 +30,8 @@ class ProposalSettings:
     #: Also fine-tune the network's last block so its maps fall inside accepted boxes
     #: (slower training; see the README's learning-loop figures).
     align_saliency: bool = False
+    #: Also learn from unverified pseudo-labels (``python main.py score --pseudo-labels``).
+    pseudo_labels: bool = False
 
 
 class SettingsDialog(QDialog):
@@ -72,6 +74,9 @@ class SettingsDialog(QDialog):
         form.addRow("Batch size", self.batch_size)
         form.addRow("Retrain after N accepted boxes", self.retrain_after)
         form.addRow("Fine-tuning", self.align_saliency)
+        self.pseudo_labels = QCheckBox("Learn from unverified pseudo-labels too")
+        self.pseudo_labels.setChecked(current.pseudo_labels)
+        form.addRow("", self.pseudo_labels)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -94,4 +99,5 @@ class SettingsDialog(QDialog):
             self.batch_size.value(),
             self.retrain_after.value(),
             self.align_saliency.isChecked(),
+            self.pseudo_labels.isChecked(),
         )
