@@ -5,7 +5,9 @@ with its own session, so the GUI thread and a worker thread can both use one
 :class:`Project`; a call that writes has committed (and synced to disk) when it returns,
 and a call that changes a box logs an :class:`~core.store.models.Event` in the same
 transaction. Boxes are ``(x1, y1, x2, y2)`` in continuous pixel edges of the image as
-displayed (README "Coordinates").
+displayed (README "Coordinates"). This module opens, closes and queries images and
+settings; the class and box calls come from :mod:`core.store.box_records` and the
+learning-loop calls from :mod:`core.store.learning_records`, mixed into :class:`Project`.
 
 Errors: :class:`StoreError` for what a user can cause (locked, full disk, damaged or
 foreign file, wrong image folder), :class:`InvalidBoxError` (a StoreError and a
@@ -16,7 +18,7 @@ KeyError for an image or box id that does not exist.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -27,30 +29,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from core.store import boxes as box_changes
-from core.store import learning, queries
+from core.store import queries
+from core.store.box_records import BoxRecords
 from core.store.database import DEFAULT_BUSY_TIMEOUT, WRITE, StoreError, make_engine, sqlite_errors
+from core.store.learning_records import LearningRecords
 from core.store.migrate import prepare
 from core.store.models import (
     STATUSES,
-    Box,
-    Event,
     Image,
-    LabelClass,
-    ModelVersion,
     Setting,
-    TrainingRun,
     utc_now,
 )
 from core.store.rows import (
-    BoxRow,
     ImageRow,
-    LabelledImageRow,
-    ModelVersionRow,
-    TrainingRunRow,
-    box_row,
     choice,
-    clean_class_name,
     relative_path,
 )
 
@@ -58,7 +50,7 @@ from core.store.rows import (
 CHUNK = 5000
 
 
-class Project:
+class Project(BoxRecords, LearningRecords):
     """An open project. Create or open one with :meth:`Project.open`; close it when done.
 
     Attributes:
@@ -279,224 +271,3 @@ class Project:
             query = query.where(Image.status == choice(status, STATUSES, "status"))
         with self._session() as s:
             return s.scalar(query) or 0
-
-    # --- classes -----------------------------------------------------------------------------
-
-    def classes(self) -> list[str]:
-        """Class names in creation order."""
-        with self._session() as s:
-            return list(s.scalars(select(LabelClass.name).order_by(LabelClass.id)))
-
-    def user_classes(self) -> list[str]:
-        """Classes of the annotator, in creation order: those with a box drawn, imported or
-        reviewed by a person, and those created without boxes. Classes that only name
-        unreviewed proposals (a network's own classes) are left out."""
-        by_person = (Box.origin.in_(("human", "imported"))) | (
-            Box.state.in_(("accepted", "edited")) & Box.verified
-        )
-        has_box = select(Box.id).where(Box.class_id == LabelClass.id)
-        query = (
-            select(LabelClass.name)
-            .where(has_box.where(by_person).exists() | ~has_box.exists())
-            .order_by(LabelClass.id)
-        )
-        with self._session() as s:
-            return list(s.scalars(query))
-
-    def ensure_class(self, name: str) -> int:
-        """The id of class ``name`` (surrounding spaces removed), created if new."""
-        with self._session(write=True) as s:
-            return box_changes.class_id(s, clean_class_name(name))
-
-    # --- boxes: each call is one transaction that also logs an event ---------------------------
-
-    def add_box(
-        self,
-        image_id: int,
-        class_name: str,
-        box: Sequence[float],
-        *,
-        origin: str = "human",
-        state: str = "accepted",
-        confidence: float | None = None,
-        method: str | None = None,
-        model_version_id: int | None = None,
-        difficult: bool = False,
-        truncated: bool = False,
-        occluded: bool = False,
-        pose: str = "Unspecified",
-        verified: bool = True,
-    ) -> int:
-        """Add one box ``(x1, y1, x2, y2)`` in pixel edges; returns its id.
-
-        Raises:
-            InvalidBoxError: coordinates not finite or not x1 < x2 and y1 < y2.
-            ValueError: unknown origin or state, empty class name.
-            KeyError: no such image.
-        """
-        spec = {
-            "class_name": class_name,
-            "box": box,
-            "origin": origin,
-            "state": state,
-            "confidence": confidence,
-            "method": method,
-            "model_version_id": model_version_id,
-            "difficult": difficult,
-            "truncated": truncated,
-            "occluded": occluded,
-            "pose": pose,
-            "verified": verified,
-        }
-        return self.add_boxes(image_id, [spec])[0]
-
-    def add_boxes(self, image_id: int, boxes: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Add many boxes to one image in one transaction; returns their ids in order.
-
-        Each mapping has ``class_name`` and ``box`` and optionally the keyword arguments of
-        :meth:`add_box`. Boxes of origin ``imported`` are logged as ``import``, others as
-        ``add``. One bad box adds none.
-        """
-        with self._session(write=True) as s:
-            return box_changes.add(s, image_id, boxes)
-
-    def replace_proposals(self, image_id: int, boxes: Sequence[Mapping[str, Any]]) -> list[int]:
-        """In one transaction, delete the image's unreviewed proposals (origin ``proposal``,
-        state ``proposed``) and add ``boxes`` (as for :meth:`add_boxes`); what a person
-        reviewed or drew stays. Returns the new ids."""
-        stale = queries.boxes(image_id, ["proposed"])
-        with self._session(write=True) as s:
-            for box, _name in s.execute(stale).all():
-                if box.origin == "proposal":
-                    box_changes.delete(s, box.id)
-            return box_changes.add(s, image_id, boxes) if boxes else []
-
-    def accept_box(self, box_id: int) -> None:
-        """Accept a box (an ``edited`` box stays ``edited``, which counts as accepted)."""
-        with self._session(write=True) as s:
-            box_changes.review(s, box_id, "accepted", "accept")
-
-    def reject_box(self, box_id: int) -> None:
-        with self._session(write=True) as s:
-            box_changes.review(s, box_id, "rejected", "reject")
-
-    def edit_box(
-        self, box_id: int, box: Sequence[float] | None = None, class_name: str | None = None
-    ) -> None:
-        """Move and/or relabel a box. One not drawn by hand (a proposal, an imported box)
-        becomes ``edited``, which counts as accepted; one drawn by hand stays ``accepted``."""
-        with self._session(write=True) as s:
-            box_changes.edit(s, box_id, box, class_name)
-
-    def delete_box(self, box_id: int) -> None:
-        """Remove a box; the event log keeps its class, coordinates and state."""
-        with self._session(write=True) as s:
-            box_changes.delete(s, box_id)
-
-    def restore_box(self, row: BoxRow) -> None:
-        """Put a box back as ``row`` (an earlier :meth:`boxes` result) describes it, under
-        its id, even if it was deleted since: what undo and redo use."""
-        with self._session(write=True) as s:
-            box_changes.restore(s, row)
-
-    def boxes(self, image_id: int, states: Iterable[str] | None = None) -> list[BoxRow]:
-        """The boxes of an image in creation order, optionally only those in ``states``."""
-        query = queries.boxes(image_id, states)
-        with self._session() as s:
-            return [box_row(box, name) for box, name in s.execute(query)]
-
-    def events(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The event log, newest first: id, at (aware UTC datetime), image_id, box_id,
-        action, detail."""
-        columns = (Event.id, Event.at, Event.image_id, Event.box_id, Event.action, Event.detail)
-        query = select(*columns).order_by(Event.id.desc()).limit(limit)
-        with self._session() as s:
-            return [dict(row._mapping) for row in s.execute(query)]
-
-    # --- the learning loop: training runs, model versions, labelled boxes ----------------------
-
-    def start_training_run(self, params: Mapping[str, Any]) -> int:
-        """Record a fine-tuning run as ``running`` with its JSON-able ``params``; its id."""
-        with self._session(write=True) as s:
-            return learning.start_run(s, params)
-
-    def finish_training_run(
-        self,
-        run_id: int,
-        status: str,
-        metrics: Mapping[str, Any] | None = None,
-        model_version_id: int | None = None,
-    ) -> None:
-        """End a run as ``done``, ``failed`` or ``cancelled`` (ValueError otherwise).
-
-        Raises:
-            KeyError: no such run or model version.
-        """
-        with self._session(write=True) as s:
-            if model_version_id is not None and s.get(ModelVersion, model_version_id) is None:
-                raise KeyError(f"no model version with id {model_version_id}")
-            learning.finish_run(s, run_id, status, metrics, model_version_id)
-
-    def training_runs(self) -> list[TrainingRunRow]:
-        """Every training run, newest first."""
-        with self._session() as s:
-            runs = s.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()))
-            return [learning.run_row(r) for r in runs]
-
-    def add_model_version(
-        self,
-        path: str | Path,
-        backbone: str,
-        classes: Sequence[str],
-        metrics: Mapping[str, Any] | None = None,
-    ) -> int:
-        """Record a model file (stored relative to the database folder when inside it);
-        returns its id. It is not made active (see :meth:`set_active_model_version`)."""
-        version = ModelVersion(
-            path=learning.stored_path(self.db_path.parent, path),
-            backbone=backbone,
-            classes=list(classes),
-            metrics=dict(metrics or {}),
-        )
-        with self._session(write=True) as s:
-            s.add(version)
-            s.flush()
-            return version.id
-
-    def model_versions(self) -> list[ModelVersionRow]:
-        """Every model version, newest first."""
-        with self._session() as s:
-            versions = s.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()))
-            return [learning.version_row(self.db_path.parent, v) for v in versions]
-
-    def active_model_version(self) -> ModelVersionRow | None:
-        """The version proposals come from, or None (zero-shot proposals)."""
-        with self._session() as s:
-            version_id = learning.active_id(s)
-            version = None if version_id is None else s.get(ModelVersion, version_id)
-            return None if version is None else learning.version_row(self.db_path.parent, version)
-
-    def set_active_model_version(self, version_id: int | None) -> None:
-        """Propose with this version from now on; None for zero-shot proposals.
-
-        Raises:
-            KeyError: no such version.
-        """
-        with self._session(write=True) as s:
-            learning.set_active(s, version_id)
-
-    def count_labelled_boxes(self, include_unverified: bool = False) -> int:
-        """How many boxes are accepted or edited (only those a person checked, unless
-        ``include_unverified``): the count that triggers fine-tuning."""
-        with self._session() as s:
-            return learning.count_labels(s, include_unverified)
-
-    def labelled_boxes(self, include_unverified: bool = False) -> list[LabelledImageRow]:
-        """The images with accepted or edited boxes, by image id, with those boxes.
-
-        Args:
-            include_unverified: also boxes no person checked (pseudo-labels, imports
-                marked unverified).
-        """
-        with self._session() as s:
-            return learning.labelled(s, include_unverified)

@@ -1,0 +1,158 @@
+"""Classes, boxes and the event log of a :class:`~core.store.project.Project`.
+
+:class:`BoxRecords` is mixed into ``Project``: each method is one transaction through the
+project's ``_session`` and, when it changes a box, logs an event in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.store import boxes as box_changes
+from core.store import queries
+from core.store.models import Box, Event, LabelClass
+from core.store.rows import BoxRow, box_row, clean_class_name
+
+
+class BoxRecords:
+    """The class and box calls of ``Project`` (see its module docstring for errors)."""
+
+    _session: Callable[..., AbstractContextManager[Session]]
+
+    # --- classes -----------------------------------------------------------------------------
+
+    def classes(self) -> list[str]:
+        """Class names in creation order."""
+        with self._session() as s:
+            return list(s.scalars(select(LabelClass.name).order_by(LabelClass.id)))
+
+    def user_classes(self) -> list[str]:
+        """Classes of the annotator, in creation order: those with a box drawn, imported or
+        reviewed by a person, and those created without boxes. Classes that only name
+        unreviewed proposals (a network's own classes) are left out."""
+        by_person = (Box.origin.in_(("human", "imported"))) | (
+            Box.state.in_(("accepted", "edited")) & Box.verified
+        )
+        has_box = select(Box.id).where(Box.class_id == LabelClass.id)
+        query = (
+            select(LabelClass.name)
+            .where(has_box.where(by_person).exists() | ~has_box.exists())
+            .order_by(LabelClass.id)
+        )
+        with self._session() as s:
+            return list(s.scalars(query))
+
+    def ensure_class(self, name: str) -> int:
+        """The id of class ``name`` (surrounding spaces removed), created if new."""
+        with self._session(write=True) as s:
+            return box_changes.class_id(s, clean_class_name(name))
+
+    # --- boxes: each call is one transaction that also logs an event ---------------------------
+
+    def add_box(
+        self,
+        image_id: int,
+        class_name: str,
+        box: Sequence[float],
+        *,
+        origin: str = "human",
+        state: str = "accepted",
+        confidence: float | None = None,
+        method: str | None = None,
+        model_version_id: int | None = None,
+        difficult: bool = False,
+        truncated: bool = False,
+        occluded: bool = False,
+        pose: str = "Unspecified",
+        verified: bool = True,
+    ) -> int:
+        """Add one box ``(x1, y1, x2, y2)`` in pixel edges; returns its id.
+
+        Raises:
+            InvalidBoxError: coordinates not finite or not x1 < x2 and y1 < y2.
+            ValueError: unknown origin or state, empty class name.
+            KeyError: no such image.
+        """
+        spec = {
+            "class_name": class_name,
+            "box": box,
+            "origin": origin,
+            "state": state,
+            "confidence": confidence,
+            "method": method,
+            "model_version_id": model_version_id,
+            "difficult": difficult,
+            "truncated": truncated,
+            "occluded": occluded,
+            "pose": pose,
+            "verified": verified,
+        }
+        return self.add_boxes(image_id, [spec])[0]
+
+    def add_boxes(self, image_id: int, boxes: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Add many boxes to one image in one transaction; returns their ids in order.
+
+        Each mapping has ``class_name`` and ``box`` and optionally the keyword arguments of
+        :meth:`add_box`. Boxes of origin ``imported`` are logged as ``import``, others as
+        ``add``. One bad box adds none.
+        """
+        with self._session(write=True) as s:
+            return box_changes.add(s, image_id, boxes)
+
+    def replace_proposals(self, image_id: int, boxes: Sequence[Mapping[str, Any]]) -> list[int]:
+        """In one transaction, delete the image's unreviewed proposals (origin ``proposal``,
+        state ``proposed``) and add ``boxes`` (as for :meth:`add_boxes`); what a person
+        reviewed or drew stays. Returns the new ids."""
+        stale = queries.boxes(image_id, ["proposed"])
+        with self._session(write=True) as s:
+            for box, _name in s.execute(stale).all():
+                if box.origin == "proposal":
+                    box_changes.delete(s, box.id)
+            return box_changes.add(s, image_id, boxes) if boxes else []
+
+    def accept_box(self, box_id: int) -> None:
+        """Accept a box (an ``edited`` box stays ``edited``, which counts as accepted)."""
+        with self._session(write=True) as s:
+            box_changes.review(s, box_id, "accepted", "accept")
+
+    def reject_box(self, box_id: int) -> None:
+        with self._session(write=True) as s:
+            box_changes.review(s, box_id, "rejected", "reject")
+
+    def edit_box(
+        self, box_id: int, box: Sequence[float] | None = None, class_name: str | None = None
+    ) -> None:
+        """Move and/or relabel a box. One not drawn by hand (a proposal, an imported box)
+        becomes ``edited``, which counts as accepted; one drawn by hand stays ``accepted``."""
+        with self._session(write=True) as s:
+            box_changes.edit(s, box_id, box, class_name)
+
+    def delete_box(self, box_id: int) -> None:
+        """Remove a box; the event log keeps its class, coordinates and state."""
+        with self._session(write=True) as s:
+            box_changes.delete(s, box_id)
+
+    def restore_box(self, row: BoxRow) -> None:
+        """Put a box back as ``row`` (an earlier :meth:`boxes` result) describes it, under
+        its id, even if it was deleted since: what undo and redo use."""
+        with self._session(write=True) as s:
+            box_changes.restore(s, row)
+
+    def boxes(self, image_id: int, states: Iterable[str] | None = None) -> list[BoxRow]:
+        """The boxes of an image in creation order, optionally only those in ``states``."""
+        query = queries.boxes(image_id, states)
+        with self._session() as s:
+            return [box_row(box, name) for box, name in s.execute(query)]
+
+    def events(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The event log, newest first: id, at (aware UTC datetime), image_id, box_id,
+        action, detail."""
+        columns = (Event.id, Event.at, Event.image_id, Event.box_id, Event.action, Event.detail)
+        query = select(*columns).order_by(Event.id.desc()).limit(limit)
+        with self._session() as s:
+            return [dict(row._mapping) for row in s.execute(query)]
