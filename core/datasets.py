@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from core.images import list_images
+import numpy as np
+
+from core.formats.voc import AnnotationError, read_voc
+from core.images import ImageLoadError, list_images, load_rgb
 
 PARALLEL_ANNOTATION_FOLDERS = ("annotations", "Annotations")
 
@@ -34,3 +38,39 @@ def annotated_images(
         if xml is not None:
             pairs.append((image, xml))
     return pairs
+
+
+@dataclass(frozen=True)
+class LabelledFile:
+    """An image and its ground truth from a VOC file.
+
+    Attributes:
+        rgb: ``(H, W, 3)`` uint8, EXIF orientation applied.
+        boxes: ``(M, 4)`` float64 boxes in pixel edges.
+        labels: ``M`` class names.
+    """
+
+    rgb: np.ndarray
+    boxes: np.ndarray
+    labels: tuple[str, ...]
+
+
+def read_labelled(
+    image_path: Path, xml_path: Path, problems: list[str] | None = None
+) -> LabelledFile | None:
+    """The image and its VOC objects, or ``None`` (with one line in ``problems``) when
+    either file cannot be read or the XML lists no object (CorLoc is defined over images
+    that hold one)."""
+    try:
+        rgb = load_rgb(image_path).rgb
+        ann = read_voc(xml_path)
+    except (ImageLoadError, AnnotationError) as exc:
+        if problems is not None:
+            problems.append(str(exc))
+        return None
+    if not ann.objects:
+        if problems is not None:
+            problems.append(f"{xml_path}: no objects")
+        return None
+    boxes = np.array([o.box for o in ann.objects], dtype=np.float64).reshape(-1, 4)
+    return LabelledFile(rgb, boxes, tuple(o.name for o in ann.objects))

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.datasets import read_labelled
 from core.evaluation import ImageOutcome, Summary, match_image, summarize
-from core.formats.voc import AnnotationError, read_voc
-from core.images import ImageLoadError, load_rgb
 from core.proposals import Proposer
 
 Progress = Callable[[int], None]
@@ -40,19 +39,10 @@ def evaluate_proposer(
     for batch in _batches(pairs, batch_size):
         images, truths = [], []
         for image_path, xml_path in batch:
-            try:
-                image = load_rgb(image_path)
-                ann = read_voc(xml_path)
-            except (ImageLoadError, AnnotationError) as exc:
-                if problems is not None:
-                    problems.append(str(exc))
-                continue
-            if not ann.objects:
-                if problems is not None:
-                    problems.append(f"{xml_path}: no objects")
-                continue
-            images.append(image.rgb)
-            truths.append(np.array([o.box for o in ann.objects], dtype=np.float64).reshape(-1, 4))
+            item = read_labelled(image_path, xml_path, problems)
+            if item is not None:
+                images.append(item.rgb)
+                truths.append(item.boxes)
         for result, truth in zip(proposer.propose(images), truths, strict=True):
             boxes = np.array([p.box for p in result.proposals]).reshape(-1, 4)
             outcomes.append(match_image(boxes, truth))

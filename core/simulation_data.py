@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from core.formats.voc import AnnotationError, read_voc
-from core.images import ImageLoadError, load_rgb
+from core.datasets import read_labelled
 from core.learning.evidence import Evidence, EvidenceMaker
 from core.simulation import Truth
 
@@ -32,22 +29,13 @@ def load_replay(
     for start in range(0, len(pairs), batch_size):
         images, sizes = [], []
         for image_path, xml_path in pairs[start : start + batch_size]:
-            try:
-                rgb = load_rgb(image_path).rgb
-                ann = read_voc(xml_path)
-            except (ImageLoadError, AnnotationError, OSError) as exc:
-                if problems is not None:
-                    problems.append(str(exc))
+            item = read_labelled(image_path, xml_path, problems)
+            if item is None:
                 continue
-            if not ann.objects:
-                if problems is not None:
-                    problems.append(f"{xml_path}: no objects")
-                continue
-            boxes = np.array([o.box for o in ann.objects], dtype=np.float64).reshape(-1, 4)
-            truth.append(Truth(boxes, tuple(o.name for o in ann.objects)))
+            truth.append(Truth(item.boxes, item.labels))
             paths.append(image_path)
-            sizes.append((rgb.shape[1], rgb.shape[0]))
-            images.append(rgb)
+            sizes.append((item.rgb.shape[1], item.rgb.shape[0]))
+            images.append(item.rgb)
         evidence += maker(images, sizes)
         if progress is not None:
             progress(len(pairs[start : start + batch_size]))
