@@ -132,24 +132,29 @@ class EvidenceMaker:
             return []
         resized = [resize_for_network(im, self.input_size) for im in images]
         x = self._tensor(resized)
+        results = {key: method(x) for key, method in self._methods.items()}
+        by_key = {key: r.maps.cpu().numpy() for key, r in results.items()}
         captured: list[torch.Tensor] = []
         with torch.inference_mode():
-            feats, logits = self.backbone.forward(x)
-            large = [resize_for_network(im, self.feature_size) for im in images]
+            feats = None
+            if results:  # every map method already ran the network: reuse its top-1 class
+                first = next(iter(results.values()))
+                classes, confidence = first.classes, first.scores
+            else:
+                feats, logits = self.backbone.forward(x)
+                confidence, classes = logits.float().softmax(dim=1).max(dim=1)
             handle = None
             if self.tail_block is not None:
                 handle = self.tail_block.register_forward_pre_hook(
                     lambda _m, args: captured.append(args[0].to("cpu", torch.float16))
                 )
             try:
-                if self.feature_size != self.input_size or handle is not None:
+                if feats is None or self.feature_size != self.input_size or handle is not None:
+                    large = [resize_for_network(im, self.feature_size) for im in images]
                     feats = self.backbone.features(self._tensor(large))
             finally:
                 if handle is not None:
                     handle.remove()
-            probabilities = logits.float().softmax(dim=1)
-        confidence, classes = probabilities.max(dim=1)
-        by_key = {key: method(x).maps.cpu().numpy() for key, method in self._methods.items()}
         out = []
         for i, image in enumerate(images):
             size = sizes[i] if sizes is not None else (image.shape[1], image.shape[0])
