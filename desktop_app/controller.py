@@ -2,13 +2,13 @@
 
 Data flows one way: file → (worker) proposals and maps → store rows → widgets. Every edit
 goes to the store first (committed when the call returns), then onto the undo stack, then
-back to the widgets from the store, so the screen always shows what is saved.
+back to the widgets from the store, so the screen always shows what is saved (the edits
+are in :mod:`desktop_app.box_edits`, the map selector's cache in
+:mod:`desktop_app.map_selector`, when to fine-tune in :mod:`desktop_app.retraining`).
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
@@ -16,9 +16,18 @@ from PySide6.QtGui import QUndoStack
 
 from core.images import ImageLoadError, load_display
 from core.store import BoxRow, ImageRow, Project
+from desktop_app.box_edits import DEFAULT_CLASS, BoxEdits
+from desktop_app.job_progress import JobProgress
 from desktop_app.jobs import MapJob, ScoreJob, Task
+from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
+from desktop_app.retraining import (
+    ALIGN_KEY,
+    PSEUDO_KEY,
+    RETRAIN_AFTER,
+    RETRAIN_KEY,
+    RetrainTrigger,
+)
 from desktop_app.training import TrainJob
-from desktop_app.undo import BoxCommand
 from ui.box_view import BoxView
 from ui.canvas import Canvas
 from ui.image_list import ImageListRow
@@ -28,23 +37,21 @@ from ui.main_window import MainWindow
 NEEDS_REVIEW = ("new", "proposed", "in_review")
 #: How many images after the current one the worker proposes first.
 LOOKAHEAD = 8
-DEFAULT_CLASS = "object"
-#: The map selector: label → map type (a recipe of ``core.proposals.RECIPES``), None for
-#: the map the proposals came from.
-MAP_TYPES: dict[str, str | None] = {
-    "Proposals' map": None,
-    "CAM": "cam",
-    "Grad-CAM": "gradcam",
-    "Sensitivity": "sensitivity",
-    "Attention": "attention",
-}
-#: How many maps of a chosen type stay in memory (``(224, 224)`` float32, 200 kB each).
-TYPED_MAPS = 64
-#: The project setting: fine-tune after this many newly accepted boxes (0: never).
-RETRAIN_KEY = "proposals.retrain_after"
-ALIGN_KEY = "proposals.align_saliency"
-PSEUDO_KEY = "proposals.pseudo_labels"
-RETRAIN_AFTER = 10
+
+__all__ = [  # the names moved to other modules stay importable from here
+    "ALIGN_KEY",
+    "DEFAULT_CLASS",
+    "LOOKAHEAD",
+    "MAP_TYPES",
+    "NEEDS_REVIEW",
+    "PSEUDO_KEY",
+    "RETRAIN_AFTER",
+    "RETRAIN_KEY",
+    "TYPED_MAPS",
+    "Controller",
+    "box_view",
+    "list_row",
+]
 
 
 def box_view(row: BoxRow) -> BoxView:
@@ -57,7 +64,7 @@ def list_row(row: ImageRow) -> ImageListRow:
     )
 
 
-class Controller(QObject):
+class Controller(QObject, BoxEdits):
     """Connects one open project to the main window, its canvas and the proposal worker.
 
     Args:
@@ -76,9 +83,10 @@ class Controller(QObject):
             images should be proposed again.
 
     Fine-tuning is queued (:class:`~desktop_app.training.TrainJob`) on demand
-    (:meth:`train_now`) and once :data:`RETRAIN_KEY` (default :data:`RETRAIN_AFTER`)
-    boxes were accepted since the newest version was trained (or since the last
-    training was queued, which covers runs that failed); one at a time.
+    (:meth:`train_now`) and once :data:`~desktop_app.retraining.RETRAIN_KEY` (default
+    :data:`~desktop_app.retraining.RETRAIN_AFTER`) boxes were accepted since the newest
+    version was trained (or since the last training was queued, which covers runs that
+    failed); one at a time (see :class:`~desktop_app.retraining.RetrainTrigger`).
     """
 
     model_changed = Signal()
@@ -100,8 +108,8 @@ class Controller(QObject):
         self.prioritize = prioritize or (lambda _ids: None)
         self.submit_task = submit_task or (lambda _task: None)
         self.map_type: str | None = None  # None: the proposals' map
-        self._typed_maps: OrderedDict[tuple[int, str], object] = OrderedDict()
-        self._jobs: dict[str, tuple[int, int]] = {}  # label → (done, total), latest last
+        self._typed_maps = TypedMaps(TYPED_MAPS)
+        self._jobs = JobProgress()
         self.undo_stack = QUndoStack(self)
         self.rows: list[ImageRow] = []
         self._position: dict[int, int] = {}  # image id → index in rows
@@ -109,9 +117,7 @@ class Controller(QObject):
         self.order = ("path", False)
         self.status_filter: str | None = None
         self.class_filter: str | None = None
-        self._job_started: dict[str, float] = {}
-        self._training = False  # a TrainJob is queued or running
-        self._trained_at = 0  # accepted boxes when the last TrainJob was queued
+        self._trainer = RetrainTrigger(project)
         self._connect()
         window.set_heatmap_methods(list(MAP_TYPES))
         self.map_type = MAP_TYPES.get(window.heatmap_method())
@@ -265,7 +271,7 @@ class Controller(QObject):
 
     def typed_map(self, image_id: int, kind: str):
         """The cached map of type ``kind`` for an image, or None."""
-        return self._typed_maps.get((image_id, kind))
+        return self._typed_maps.get(image_id, kind)
 
     def forget_maps(self) -> None:
         """Drop the cached maps of chosen types (the network changed)."""
@@ -291,38 +297,23 @@ class Controller(QObject):
 
     def retrain_after(self) -> int:
         """Accepted boxes that trigger fine-tuning; 0: only on demand."""
-        try:
-            return max(0, int(self.project.setting(RETRAIN_KEY) or RETRAIN_AFTER))
-        except ValueError:
-            return RETRAIN_AFTER
+        return self._trainer.retrain_after()
 
     @property
     def training_queued(self) -> bool:
         """Whether a fine-tuning job is queued or running."""
-        return self._training
+        return self._trainer.queued
 
     def train_now(self, accepted: int | None = None) -> None:
         """Queue fine-tuning on the accepted boxes (it runs while no image waits for
         proposals; review goes on meanwhile)."""
-        if accepted is None:
-            accepted = self.project.count_labelled_boxes()
-        self._training = True
-        self._trained_at = accepted
-        align = self.project.setting(ALIGN_KEY) == "True"
-        pseudo = self.project.setting(PSEUDO_KEY) == "True"
-        job = TrainJob(pseudo, accepted_boxes=accepted, align_saliency=align)
-        self.submit_task(job)
+        self.submit_task(self._trainer.job(accepted))
         self.window.statusBar().showMessage("Fine-tuning in the background", 4000)
 
     def maybe_train(self) -> bool:
         """Queue fine-tuning if enough boxes were accepted since the last; True if queued."""
-        every = self.retrain_after()
-        if every <= 0 or self._training:
-            return False
-        accepted = self.project.count_labelled_boxes()
-        versions = self.project.model_versions()
-        trained = int(versions[0].metrics.get("accepted_boxes", 0)) if versions else 0
-        if accepted - max(trained, self._trained_at) < every:
+        accepted = self._trainer.due()
+        if accepted is None:
             return False
         self.train_now(accepted)
         return True
@@ -332,7 +323,7 @@ class Controller(QObject):
         if self.project.closed:
             return
         if isinstance(task, TrainJob):
-            self._training = False
+            self._trainer.finished()
             if task.result is not None:
                 self.window.statusBar().showMessage(
                     f"Model version {task.result} trained; proposing again with it", 5000
@@ -342,10 +333,7 @@ class Controller(QObject):
         if task.result is None:
             return
         if isinstance(task, MapJob):
-            self._typed_maps[(task.image_id, task.kind)] = task.result
-            self._typed_maps.move_to_end((task.image_id, task.kind))
-            while len(self._typed_maps) > TYPED_MAPS:
-                self._typed_maps.popitem(last=False)
+            self._typed_maps.put(task.image_id, task.kind, task.result)
             if task.image_id == self.current_id() and task.kind == self.map_type:
                 self.canvas.set_heatmap(task.result)
         elif isinstance(task, ScoreJob):
@@ -355,132 +343,12 @@ class Controller(QObject):
     def job_progress(self, label: str, done: int, total: int) -> None:
         """Show the latest running worker job's progress with an ETA; hide it when every
         job is finished."""
-        self._jobs.pop(label, None)
-        if total <= 0 or done >= total:
-            self._job_started.pop(label, None)
-        else:
-            self._jobs[label] = (done, total)
-            self._job_started.setdefault(label, time.monotonic())
-        if not self._jobs:
+        shown = self._jobs.update(label, done, total)
+        if shown is None:
             self.window.set_job(None)
-            return
-        label, (done, total) = next(reversed(self._jobs.items()))
-        elapsed = time.monotonic() - self._job_started[label]
-        eta = elapsed / done * (total - done) if done else None
-        self.window.set_job(label, done, total, eta)
+        else:
+            self.window.set_job(*shown)
 
     def shown_job(self) -> str | None:
         """The label of the job the status bar shows (what its Cancel button cancels)."""
-        return next(reversed(self._jobs), None)
-
-    # --- edits: store first, then the undo stack, then the view ---------------------------
-
-    def _box(self, box_id: int) -> BoxRow | None:
-        image_id = self.current_id()
-        if image_id is None:
-            return None
-        return next((b for b in self.project.boxes(image_id) if b.id == box_id), None)
-
-    def _record(self, text: str, before: BoxRow | None, after: BoxRow | None) -> None:
-        self.undo_stack.push(BoxCommand(self.project, text, before, after, self._changed))
-
-    def _changed(self, image_id: int) -> None:
-        self._update_status(image_id)
-        self.refresh(image_id)
-        self.maybe_train()
-
-    def _update_status(self, image_id: int) -> None:
-        """``done`` when no proposal is left to review, ``in_review`` while some are,
-        ``proposed`` when none is reviewed (after an undo); unchanged without boxes."""
-        boxes = self.project.boxes(image_id)
-        pending = any(b.state == "proposed" for b in boxes)
-        reviewed = any(b.state != "proposed" for b in boxes)
-        status = {
-            (True, True): "in_review",
-            (False, True): "done",
-            (True, False): "proposed",
-        }.get((pending, reviewed))
-        if status and self.project.image(image_id).status != status:
-            self.project.set_status(image_id, status)
-
-    def _review(self, box_ids: list[int], act: Callable[[int], None], text: str) -> None:
-        image_id = self.current_id()
-        if image_id is None or not box_ids:
-            return
-        self.undo_stack.beginMacro(text)
-        for box_id in box_ids:
-            before = self._box(box_id)
-            act(box_id)
-            self._record(text, before, self._box(box_id))
-        self.undo_stack.endMacro()
-        self._changed(image_id)
-
-    def accept(self, every: bool = False) -> None:
-        """Accept the selected box, or with ``every`` all proposals of the image.
-
-        A proposal named after a network class that the annotator does not use (an
-        ImageNet class such as "kit fox" in a raccoon project) is accepted as the class in
-        the class box instead, once the project has classes of its own.
-        """
-        image_id = self.current_id()
-        if image_id is None:
-            return
-        if every:
-            ids = [b.id for b in self.project.boxes(image_id, states=["proposed"])]
-        else:
-            ids = [i for i in [self.canvas.selected_id()] if i is not None]
-        own = set(self.window_classes())
-        chosen = self.window.current_class()
-
-        def accept_one(box_id: int) -> None:
-            box = self._box(box_id)
-            if box is not None and own and box.class_name not in own and chosen:
-                self.project.edit_box(box_id, class_name=chosen)
-            self.project.accept_box(box_id)
-
-        self._review(ids, accept_one, "accept")
-
-    def window_classes(self) -> list[str]:
-        """The classes people gave boxes in this project (drawn, imported or edited)."""
-        return self.project.user_classes()
-
-    def reject(self) -> None:
-        selected = self.canvas.selected_id()
-        self._review([selected] if selected is not None else [], self.project.reject_box, "reject")
-
-    def add_drawn_box(self, box: tuple[float, float, float, float]) -> None:
-        image_id = self.current_id()
-        if image_id is None:
-            return
-        name = self.window.current_class() or DEFAULT_CLASS
-        box_id = self.project.add_box(image_id, name, box, origin="human", state="accepted")
-        self._record("draw", None, self._box(box_id))
-        self._changed(image_id)
-        self.canvas.select(box_id)
-
-    def move_box(self, box_id: int, box: tuple[float, float, float, float]) -> None:
-        before = self._box(box_id)
-        if before is None:
-            return
-        self.project.edit_box(box_id, box=box)
-        self._record("edit", before, self._box(box_id))
-        self._changed(before.image_id)
-
-    def delete_box(self, box_id: int) -> None:
-        before = self._box(box_id)
-        if before is None:
-            return
-        self.project.delete_box(box_id)
-        self._record("delete", before, None)
-        self._changed(before.image_id)
-
-    def set_class(self, name: str) -> None:
-        """Give the selected box class ``name`` (new boxes get it too)."""
-        selected = self.canvas.selected_id()
-        before = self._box(selected) if selected is not None else None
-        if before is None or before.class_name == name:
-            return
-        self.project.edit_box(before.id, class_name=name)
-        self._record("class", before, self._box(before.id))
-        self.refresh_classes()
-        self._changed(before.image_id)
+        return self._jobs.shown()

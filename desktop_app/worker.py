@@ -24,9 +24,10 @@ most recent :data:`CACHE_SIZE`) and in ``<database folder>/maps/<image id>.npy``
 
 While the project has an active model version (``Project.active_model_version``, checked
 before each batch), proposals come from that learned model
-(:class:`~desktop_app.training.ActiveModel`, loaded here once per version) and name it in
-their ``model_version_id``; a version that cannot be loaded is reported once and
-proposals stay zero-shot.
+(:class:`~desktop_app.training.ActiveModel`, loaded once per version by
+:mod:`desktop_app.worker_model`) and name it in their ``model_version_id``; a version that
+cannot be loaded is reported once and proposals stay zero-shot. How a task or a batch of
+proposals runs is in :mod:`desktop_app.worker_run`.
 """
 
 from __future__ import annotations
@@ -39,24 +40,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, SignalInstance, Slot
 
-from core.images import ImageLoadError, load_rgb
 from core.store import Project
-from desktop_app.jobs import NO_IMAGE, JobQueue, ProposeJob, Task, TaskContext
-from desktop_app.worker_parts import (
-    MapCache,
-    WorkerSignals,
-    maps_folder,
-    reason_of,
-    should_propose,
-    store_proposals,
-)
+from desktop_app.jobs import NO_IMAGE, JobQueue, ProposeJob, Task
+from desktop_app.worker_model import ActiveModelSlot
+from desktop_app.worker_parts import MapCache, WorkerSignals, maps_folder, reason_of
+from desktop_app.worker_run import LABEL, JobRunner
 
 if TYPE_CHECKING:  # torch is imported in the worker thread only, on the first job
     from core.proposals import Proposer
-    from desktop_app.training import ActiveModel
 
-#: The label of every :attr:`ProposalWorker.progress` signal.
-LABEL = "Proposing boxes"
 #: How many maps :meth:`ProposalWorker.saliency` keeps in memory (``(224, 224)`` float32,
 #: 200 kB each).
 CACHE_SIZE = 500
@@ -64,7 +56,7 @@ CACHE_SIZE = 500
 POLL = 0.05
 
 
-class ProposalWorker(QObject):
+class ProposalWorker(QObject, JobRunner):
     """Proposes boxes for queued images in the thread it is moved to.
 
     Args:
@@ -139,8 +131,7 @@ class ProposalWorker(QObject):
         self._dropped: list[Task] = []  # tasks cancelled before they ran, to report
         self._maps = MapCache(self.maps_dir, cache_size)
         self._cache: dict = {}  # TaskContext.cache: kept from task to task
-        self._model: ActiveModel | None = None
-        self._model_failed: int | None = None  # the version that failed to load, reported
+        self._models = ActiveModelSlot()
         self.signals = WorkerSignals()
 
     @property
@@ -248,7 +239,8 @@ class ProposalWorker(QObject):
             if self._owns_project and self._project is not None:
                 self._project.close()
                 self._project = None
-            self._proposer = self._model = None
+            self._proposer = None
+            self._models.clear()
             self._cache.clear()
             app = QCoreApplication.instance()
             if app is not None:  # hand the object back so the GUI thread may delete it
@@ -317,140 +309,6 @@ class ProposalWorker(QObject):
             self._done = self._total = 0
         self.progress.emit(LABEL, total, total)
         return None
-
-    def _run_task(self, task: Task, generation: int) -> None:
-        """Run a task to its end; whatever it raises is reported, never raised."""
-        label, totals = task.label, [0]
-
-        def progress(done: int, total: int) -> None:
-            totals[0] = total
-            self.progress.emit(label, done, total)
-
-        def cancelled() -> bool:
-            return task.cancel_requested or self._stop.is_set()
-
-        try:
-            project = self._load(generation)
-            if project is None:
-                task.error = self._load_error
-                return
-            assert self._proposer is not None
-
-            def report(image_id: int, reason: str) -> None:
-                self.failed.emit(image_id, f"{label}: {reason}")
-
-            ctx = TaskContext(project, self._proposer, progress, cancelled, report, self._cache)
-            try:
-                result = task.run(ctx)
-            except Exception as exc:  # a failed task must leave the loop running
-                if not cancelled():
-                    task.error = reason_of(exc)
-                    self.failed.emit(task.image_id, f"{label}: {task.error}")
-            else:
-                if not cancelled():
-                    task.result = result
-        finally:
-            with self._lock:
-                self._running = None
-            task.was_cancelled = cancelled() and task.error is None
-            self.progress.emit(label, totals[0], totals[0])
-            self.task_finished.emit(task)
-
-    def _process(self, jobs: list[ProposeJob], generation: int) -> None:
-        if self._project is None or self._proposer is None:
-            with self._lock:
-                done, total = self._done, self._total
-            self.progress.emit(LABEL, done, total)
-        project = self._load(generation)
-        if project is None:
-            return
-        model = self._active_model(project)
-
-        todo: list[tuple[ProposeJob, np.ndarray]] = []
-        sizes: list[tuple[int, int]] = []
-        finished = 0
-        for job in jobs:
-            if not self._current(generation):
-                return
-            try:
-                wanted = should_propose(project, job)
-                if wanted:
-                    path = job.path if Path(job.path).is_absolute() else project.root / job.path
-                    todo.append((job, load_rgb(path).rgb))
-                    # Keep only the network-size copy and the original size in the batch.
-                    rgb = todo[-1][1]
-                    sizes.append((rgb.shape[1], rgb.shape[0]))
-                    todo[-1] = (job, self._shrink(rgb, model))
-                    continue
-            except ImageLoadError as exc:
-                self.failed.emit(job.image_id, str(exc))
-            except Exception as exc:  # the store: locked, closed, full disk ...
-                self.failed.emit(job.image_id, f"could not read its record: {reason_of(exc)}")
-            finished += 1
-        if finished:
-            self._advance(generation, finished)
-        if not todo or not self._current(generation):
-            return
-
-        try:
-            assert self._proposer is not None
-            propose = self._proposer.propose if model is None else model.propose
-            results = propose([rgb for _, rgb in todo], sizes)
-        except Exception as exc:  # e.g. out of memory on the device
-            for job, _ in todo:
-                self.failed.emit(job.image_id, f"proposing failed: {reason_of(exc)}")
-            self._advance(generation, len(todo))
-            return
-
-        for (job, _), result in zip(todo, results, strict=True):
-            if not self._current(generation):
-                return
-            try:
-                version_id = None if model is None else model.version_id
-                store_proposals(project, job.image_id, result, version_id)
-                self._maps.remember(job.image_id, result.saliency, replace=True)
-            except Exception as exc:
-                reason = f"could not store its proposals: {reason_of(exc)}"
-                self.failed.emit(job.image_id, reason)
-            else:
-                try:
-                    self._maps.save(job.image_id, result.saliency)
-                except OSError as exc:  # the map stays in memory for this session
-                    self.failed.emit(job.image_id, f"could not save its map: {exc}")
-                self.proposals_ready.emit(job.image_id)
-            self._advance(generation, 1)
-
-    def _shrink(self, rgb: np.ndarray, model: ActiveModel | None) -> np.ndarray:
-        """The network-size copy of an image (a batch of 24 MP photos would take GBs)."""
-        from core.proposals import resize_for_network
-
-        assert self._proposer is not None
-        side = self._proposer.recipe.input_size if model is None else model.input_size
-        return resize_for_network(rgb, side)
-
-    def _active_model(self, project: Project) -> ActiveModel | None:
-        """The project's active model version, loaded once; None for zero-shot proposals
-        (none is active, or it cannot be loaded: reported once)."""
-        from desktop_app.training import ActiveModel
-
-        try:
-            version = project.active_model_version()
-        except Exception as exc:  # the store: locked, closed ...
-            self.failed.emit(NO_IMAGE, f"could not read the active model: {reason_of(exc)}")
-            return self._model
-        if version is None:
-            self._model = None
-        elif self._model is None or self._model.version_id != version.id:
-            self._model = None
-            if self._model_failed != version.id:
-                assert self._proposer is not None
-                try:
-                    self._model = ActiveModel.load(version, self._proposer.backbone)
-                except Exception as exc:
-                    self._model_failed = version.id
-                    reason = f"could not load model version {version.id}: {reason_of(exc)}"
-                    self.failed.emit(NO_IMAGE, f"{reason}; proposing zero-shot")
-        return self._model
 
 
 def start_worker(

@@ -1,0 +1,66 @@
+"""When the review controller queues fine-tuning: the project's settings and the trigger.
+
+Fine-tuning (:class:`~desktop_app.training.TrainJob`) is queued on demand and once
+:data:`RETRAIN_KEY` (default :data:`RETRAIN_AFTER`) boxes were accepted since the newest
+version was trained (or since the last training was queued, which covers runs that
+failed); one at a time.
+"""
+
+from __future__ import annotations
+
+from core.store import Project
+from desktop_app.training import TrainJob
+
+#: The project setting: fine-tune after this many newly accepted boxes (0: never).
+RETRAIN_KEY = "proposals.retrain_after"
+ALIGN_KEY = "proposals.align_saliency"
+PSEUDO_KEY = "proposals.pseudo_labels"
+RETRAIN_AFTER = 10
+
+
+class RetrainTrigger:
+    """Decides when a project is fine-tuned and makes its training jobs.
+
+    Attributes:
+        queued: a job it made is queued or running (until :meth:`finished`).
+    """
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.queued = False  # a TrainJob is queued or running
+        self._trained_at = 0  # accepted boxes when the last TrainJob was queued
+
+    def retrain_after(self) -> int:
+        """Accepted boxes that trigger fine-tuning; 0: only on demand."""
+        try:
+            return max(0, int(self.project.setting(RETRAIN_KEY) or RETRAIN_AFTER))
+        except ValueError:
+            return RETRAIN_AFTER
+
+    def job(self, accepted: int | None = None) -> TrainJob:
+        """A training job on the ``accepted`` boxes (default: count them), with the
+        project's settings; the trigger counts it as queued."""
+        if accepted is None:
+            accepted = self.project.count_labelled_boxes()
+        self.queued = True
+        self._trained_at = accepted
+        align = self.project.setting(ALIGN_KEY) == "True"
+        pseudo = self.project.setting(PSEUDO_KEY) == "True"
+        return TrainJob(pseudo, accepted_boxes=accepted, align_saliency=align)
+
+    def due(self) -> int | None:
+        """The accepted boxes if enough were accepted since the last training (and none
+        is queued), else None."""
+        every = self.retrain_after()
+        if every <= 0 or self.queued:
+            return None
+        accepted = self.project.count_labelled_boxes()
+        versions = self.project.model_versions()
+        trained = int(versions[0].metrics.get("accepted_boxes", 0)) if versions else 0
+        if accepted - max(trained, self._trained_at) < every:
+            return None
+        return accepted
+
+    def finished(self) -> None:
+        """The queued training job ended."""
+        self.queued = False
