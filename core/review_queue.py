@@ -93,8 +93,9 @@ def add_pseudo_labels(
 
     The boxes are stored with origin ``proposal``, state ``accepted`` and
     ``verified=False``: not reviewed by a person, and exported as not verified. Their class
-    is the group's user class, or the predicted ImageNet class before any labels. Images
-    that already have boxes are skipped. Returns the number of boxes added.
+    is the group's user class; groups without one (those of a predicted ImageNet class,
+    before any labels) get none, since a network's class never becomes the annotator's.
+    Images that already have boxes are skipped. Returns the number of boxes added.
     """
     if not 0 < alpha <= 1:
         raise ValueError(f"alpha must be in (0, 1], not {alpha}")
@@ -104,7 +105,10 @@ def add_pseudo_labels(
         if label is None and math.isfinite(result.scores[i]):
             by_group.setdefault(result.group[i], []).append(i)
     added = 0
-    for members in by_group.values():
+    own = set(project.classes())
+    for group, members in by_group.items():
+        if group not in own:
+            continue
         ranked = sorted(members, key=lambda i: -result.scores[i])
         for i in ranked[: max(1, round(alpha * len(ranked)))]:
             row = scores.rows[i]
@@ -118,11 +122,9 @@ def add_pseudo_labels(
             if not proposals.proposals:
                 continue
             top = proposals.proposals[0]
-            group = result.group[i]
-            name = group if isinstance(group, str) and group != "*" else top.class_name
             project.add_box(
                 row.id,
-                name,
+                group,
                 top.box,
                 origin="proposal",
                 state="accepted",

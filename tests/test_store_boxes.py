@@ -220,18 +220,6 @@ def test_restore_box_undoes_changes_and_deletion(project):
     assert project.events(limit=1)[0]["action"] == "restore"
 
 
-def test_user_classes_leave_out_classes_only_proposals_carry(project):
-    image = image_id(project, "a.jpg")
-    project.add_box(image, "kit fox", (1, 1, 9, 9), origin="proposal", state="proposed")
-    project.ensure_class("raccoon")
-    assert project.user_classes() == ["raccoon"]
-    fox = project.add_box(image, "tabby", (2, 2, 8, 8), origin="proposal", state="proposed")
-    project.accept_box(fox)
-    project.add_box(image, "raccoon", (3, 3, 7, 7))
-    assert project.user_classes() == ["raccoon", "tabby"]
-    assert project.classes() == ["kit fox", "raccoon", "tabby"]
-
-
 def test_replace_proposals_keeps_reviewed_and_drawn_boxes(project):
     image = image_id(project, "a.jpg")
     old = project.add_box(image, "cat", (1, 1, 9, 9), origin="proposal", state="proposed")

@@ -1,4 +1,4 @@
-"""Classes, boxes and the event log of a :class:`~core.store.project.Project`.
+"""Boxes and the event log of a :class:`~core.store.project.Project`.
 
 :class:`BoxRecords` is mixed into ``Project``: each method is one transaction through the
 project's ``_session`` and, when it changes a box, logs an event in the same transaction.
@@ -15,49 +15,21 @@ from sqlalchemy.orm import Session
 
 from core.store import boxes as box_changes
 from core.store import queries
-from core.store.models import Box, Event, LabelClass
-from core.store.rows import BoxRow, box_row, clean_class_name
+from core.store.models import Event
+from core.store.rows import BoxRow, box_row
 
 
 class BoxRecords:
-    """The class and box calls of ``Project`` (see its module docstring for errors)."""
+    """The box calls of ``Project`` (see its module docstring for errors)."""
 
     _session: Callable[..., AbstractContextManager[Session]]
-
-    # --- classes -----------------------------------------------------------------------------
-
-    def classes(self) -> list[str]:
-        """Class names in creation order."""
-        with self._session() as s:
-            return list(s.scalars(select(LabelClass.name).order_by(LabelClass.id)))
-
-    def user_classes(self) -> list[str]:
-        """Classes of the annotator, in creation order: those with a box drawn, imported or
-        reviewed by a person, and those created without boxes. Classes that only name
-        unreviewed proposals (a network's own classes) are left out."""
-        by_person = (Box.origin.in_(("human", "imported"))) | (
-            Box.state.in_(("accepted", "edited")) & Box.verified
-        )
-        has_box = select(Box.id).where(Box.class_id == LabelClass.id)
-        query = (
-            select(LabelClass.name)
-            .where(has_box.where(by_person).exists() | ~has_box.exists())
-            .order_by(LabelClass.id)
-        )
-        with self._session() as s:
-            return list(s.scalars(query))
-
-    def ensure_class(self, name: str) -> int:
-        """The id of class ``name`` (surrounding spaces removed), created if new."""
-        with self._session(write=True) as s:
-            return box_changes.class_id(s, clean_class_name(name))
 
     # --- boxes: each call is one transaction that also logs an event ---------------------------
 
     def add_box(
         self,
         image_id: int,
-        class_name: str,
+        class_name: str | None,
         box: Sequence[float],
         *,
         origin: str = "human",
@@ -70,12 +42,18 @@ class BoxRecords:
         occluded: bool = False,
         pose: str = "Unspecified",
         verified: bool = True,
+        hint: str | None = None,
     ) -> int:
         """Add one box ``(x1, y1, x2, y2)`` in pixel edges; returns its id.
 
+        ``class_name`` None is allowed for a proposal still to review (origin ``proposal``,
+        state ``proposed``) only; ``hint`` is then the network's guess, which never becomes
+        a class.
+
         Raises:
             InvalidBoxError: coordinates not finite or not x1 < x2 and y1 < y2.
-            ValueError: unknown origin or state, empty class name.
+            ValueError: unknown origin or state, an invalid class name
+                (InvalidClassNameError), no class for a box that needs one.
             KeyError: no such image.
         """
         spec = {
@@ -91,6 +69,7 @@ class BoxRecords:
             "occluded": occluded,
             "pose": pose,
             "verified": verified,
+            "hint": hint,
         }
         return self.add_boxes(image_id, [spec])[0]
 
@@ -115,10 +94,12 @@ class BoxRecords:
                     box_changes.delete(s, box.id)
             return box_changes.add(s, image_id, boxes) if boxes else []
 
-    def accept_box(self, box_id: int) -> None:
-        """Accept a box (an ``edited`` box stays ``edited``, which counts as accepted)."""
+    def accept_box(self, box_id: int, class_name: str | None = None) -> None:
+        """Accept a box (an ``edited`` box stays ``edited``, which counts as accepted),
+        first giving it class ``class_name`` when given. A proposal without a class needs
+        one: ValueError without it."""
         with self._session(write=True) as s:
-            box_changes.review(s, box_id, "accepted", "accept")
+            box_changes.review(s, box_id, "accepted", "accept", class_name)
 
     def reject_box(self, box_id: int) -> None:
         with self._session(write=True) as s:

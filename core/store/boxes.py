@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.store.models import ORIGINS, STATES, Box, Event, Image, LabelClass
@@ -18,27 +18,39 @@ from core.store.rows import BoxRow, choice, clean_class_name, coordinates
 
 
 def class_id(s: Session, name: str) -> int:
-    """The id of class ``name`` (already cleaned), created if new."""
+    """The id of class ``name`` (already cleaned), created last in the order if new."""
     found = s.scalar(select(LabelClass.id).where(LabelClass.name == name))
     if found is not None:
         return found
-    label = LabelClass(name=name)
+    last = s.scalar(select(func.max(LabelClass.position)))
+    label = LabelClass(name=name, position=0 if last is None else last + 1)
     s.add(label)
     s.flush()
     return label.id
 
 
-def _detail(box: Box, name: str) -> dict[str, Any]:
+def class_name_of(s: Session, box: Box) -> str | None:
+    """The name of the box's class, None when it has none."""
+    return None if box.class_id is None else s.get_one(LabelClass, box.class_id).name
+
+
+def _detail(box: Box, name: str | None) -> dict[str, Any]:
     """What the event log keeps of a box: class, coordinates and state."""
     return {"class": name, "box": [box.x1, box.y1, box.x2, box.y2], "state": box.state}
 
 
-def _get(s: Session, box_id: int) -> tuple[Box, str]:
-    """The box and its class name; KeyError if there is no such box."""
+def _get(s: Session, box_id: int) -> tuple[Box, str | None]:
+    """The box and its class name (None: none yet); KeyError if there is no such box."""
     box = s.get(Box, box_id)
     if box is None:
         raise KeyError(f"no box with id {box_id}")
-    return box, s.get_one(LabelClass, box.class_id).name
+    return box, class_name_of(s, box)
+
+
+def _classless_allowed(origin: str, state: str) -> None:
+    """Only a proposal still to review may lack a class: ValueError otherwise."""
+    if (origin, state) != ("proposal", "proposed"):
+        raise ValueError(f"a box that is {origin}/{state} needs a class")
 
 
 def _log(s: Session, box: Box, action: str, detail: dict[str, Any]) -> None:
@@ -48,7 +60,7 @@ def _log(s: Session, box: Box, action: str, detail: dict[str, Any]) -> None:
 def _new(
     s: Session,
     image_id: int,
-    class_name: str,
+    class_name: str | None,
     box: Sequence[float],
     *,
     origin: str = "human",
@@ -61,15 +73,19 @@ def _new(
     occluded: bool = False,
     pose: str = "Unspecified",
     verified: bool = True,
-) -> tuple[Box, str]:
+    hint: str | None = None,
+) -> tuple[Box, str | None]:
     """A checked, unsaved box and its class name; the keywords are those of add_box."""
     x1, y1, x2, y2 = coordinates(box)
     if confidence is not None and not math.isfinite(confidence):
         raise ValueError(f"confidence {confidence} is not a finite number")
-    name = clean_class_name(class_name)
+    name = None if class_name is None else clean_class_name(class_name)
+    if name is None:
+        _classless_allowed(origin, state)
     new = Box(
         image_id=image_id,
-        class_id=class_id(s, name),
+        class_id=None if name is None else class_id(s, name),
+        hint=hint,
         x1=x1,
         y1=y1,
         x2=x2,
@@ -101,11 +117,21 @@ def add(s: Session, image_id: int, specs: Sequence[Mapping[str, Any]]) -> list[i
     return [box.id for box, _ in new]
 
 
-def review(s: Session, box_id: int, state: str, action: str) -> None:
+def review(
+    s: Session, box_id: int, state: str, action: str, class_name: str | None = None
+) -> None:
     """Accept or reject a box; a human has then checked it (``verified``). Accepting an
-    ``edited`` box keeps it ``edited``, which counts as accepted."""
-    box, _ = _get(s, box_id)
-    detail = {"from": box.state}
+    ``edited`` box keeps it ``edited``, which counts as accepted. ``class_name`` gives the
+    box that class first (a proposal that has none needs one to be accepted)."""
+    box, name = _get(s, box_id)
+    detail: dict[str, Any] = {"from": box.state}
+    if class_name is not None:
+        name = clean_class_name(class_name)
+        if box.class_id != (new_id := class_id(s, name)):
+            detail["class"] = {"from": class_name_of(s, box), "to": name}
+            box.class_id = new_id
+    if state == "accepted" and name is None:
+        raise ValueError(f"box {box_id} has no class yet: give it one to accept it")
     if not (state == "accepted" and box.state == "edited"):
         box.state = state
     box.verified = True
@@ -123,6 +149,8 @@ def edit(s: Session, box_id: int, coords: Sequence[float] | None, class_name: st
     if class_name is not None:
         name = clean_class_name(class_name)
         box.class_id = class_id(s, name)
+    if name is None:
+        raise ValueError(f"box {box_id} has no class yet: give it one with the edit")
     box.state = "accepted" if box.origin == "human" else "edited"
     box.verified = True
     _log(s, box, "edit", {"before": before, "after": _detail(box, name)})
@@ -131,7 +159,9 @@ def edit(s: Session, box_id: int, coords: Sequence[float] | None, class_name: st
 def restore(s: Session, row: BoxRow) -> None:
     """Put a box back exactly as ``row`` describes it, under the same id, whether it was
     changed or deleted since (undo and redo); logged as ``restore``."""
-    label = class_id(s, clean_class_name(row.class_name))
+    label = None if row.class_name is None else class_id(s, clean_class_name(row.class_name))
+    if label is None:
+        _classless_allowed(row.origin, row.state)
     box = s.get(Box, row.id)
     if box is None:
         if s.get(Image, row.image_id) is None:
@@ -144,6 +174,7 @@ def restore(s: Session, row: BoxRow) -> None:
     box.confidence, box.method = row.confidence, row.method
     box.difficult, box.truncated, box.occluded = row.difficult, row.truncated, row.occluded
     box.pose, box.verified = row.pose, row.verified
+    box.hint = row.hint
     s.add(box)
     s.flush()
     _log(s, box, "restore", _detail(box, row.class_name))

@@ -17,8 +17,9 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-#: Review status of an image, in workflow order.
-STATUSES = ("new", "proposed", "in_review", "done", "skipped")
+#: Review status of an image, in workflow order; ``unreadable``: the file cannot be decoded
+#: (never exported, shown with the reason).
+STATUSES = ("new", "proposed", "in_review", "done", "skipped", "unreadable")
 #: Where a box came from.
 ORIGINS = ("human", "proposal", "imported")
 #: Review state of a box; ``edited`` (a corrected proposal) counts as accepted.
@@ -92,19 +93,26 @@ class Image(Base):
 
 
 class LabelClass(Base):
-    """An object class; ids give the creation order."""
+    """An object class of the annotator's; ``position`` orders them (keys 1-9 follow it).
+
+    Only the annotator's own classes live here (typed, from a classes file, or imported
+    with their boxes): a network's class names never do (see :attr:`Box.hint`).
+    """
 
     __tablename__ = "label_class"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(unique=True)
+    position: Mapped[int] = mapped_column(default=0)
 
 
 class Box(Base):
     """A bounding box ``(x1, y1, x2, y2)`` in pixel edges of its image.
 
     Ids are never reused (AUTOINCREMENT), so the event log's ``box_id`` stays unambiguous
-    after deletions.
+    after deletions. ``class_id`` is None only for a proposal still ``proposed`` that no
+    learned model version named a user class for; ``hint`` is then the network's own guess
+    (an ImageNet name such as "Arctic fox"), shown as a hint and never saved as a class.
     """
 
     __tablename__ = "box"
@@ -112,7 +120,8 @@ class Box(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
-    class_id: Mapped[int] = mapped_column(ForeignKey("label_class.id"))
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("label_class.id"))
+    hint: Mapped[str | None]
     x1: Mapped[float]
     y1: Mapped[float]
     x2: Mapped[float]

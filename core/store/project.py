@@ -6,8 +6,9 @@ with its own session, so the GUI thread and a worker thread can both use one
 and a call that changes a box logs an :class:`~core.store.models.Event` in the same
 transaction. Boxes are ``(x1, y1, x2, y2)`` in continuous pixel edges of the image as
 displayed (README "Coordinates"). This module opens, closes and queries images and
-settings; the class and box calls come from :mod:`core.store.box_records` and the
-learning-loop calls from :mod:`core.store.learning_records`, mixed into :class:`Project`.
+settings; the class calls come from :mod:`core.store.class_records`, the box calls from
+:mod:`core.store.box_records` and the learning-loop calls from
+:mod:`core.store.learning_records`, mixed into :class:`Project`.
 
 Errors: :class:`StoreError` for what a user can cause (locked, full disk, damaged or
 foreign file, wrong image folder), :class:`InvalidBoxError` (a StoreError and a
@@ -31,6 +32,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from core.store import queries
 from core.store.box_records import BoxRecords
+from core.store.class_records import ClassRecords
 from core.store.database import DEFAULT_BUSY_TIMEOUT, WRITE, StoreError, make_engine, sqlite_errors
 from core.store.learning_records import LearningRecords
 from core.store.migrate import prepare
@@ -50,7 +52,7 @@ from core.store.rows import (
 CHUNK = 5000
 
 
-class Project(BoxRecords, LearningRecords):
+class Project(ClassRecords, BoxRecords, LearningRecords):
     """An open project. Create or open one with :meth:`Project.open`; close it when done.
 
     Attributes:

@@ -71,10 +71,10 @@ def images(
 
 
 def boxes(image_id: int, states: Iterable[str] | None) -> Select:
-    """Boxes of an image with their class names, in creation order."""
+    """Boxes of an image with their class names (None: no class yet), in creation order."""
     query = (
         select(Box, LabelClass.name)
-        .join(LabelClass, Box.class_id == LabelClass.id)
+        .outerjoin(LabelClass, Box.class_id == LabelClass.id)
         .where(Box.image_id == image_id)
         .order_by(Box.id)
     )

@@ -7,6 +7,7 @@ Boxes are ``(x1, y1, x2, y2)`` in continuous pixel edges of the image as display
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +20,16 @@ from core.store.models import Box
 BoxTuple = tuple[float, float, float, float]
 
 
+#: The longest class name accepted, in characters.
+MAX_CLASS_NAME = 128
+
+
 class InvalidBoxError(StoreError, ValueError):
     """Box coordinates that are not finite numbers with ``x1 < x2`` and ``y1 < y2``."""
+
+
+class InvalidClassNameError(StoreError, ValueError):
+    """A class name that is empty, too long or holds control characters."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +52,17 @@ class ImageRow:
 
 @dataclass(frozen=True)
 class BoxRow:
-    """A box ``(x1, y1, x2, y2)`` in pixel edges of its image, with its review state."""
+    """A box ``(x1, y1, x2, y2)`` in pixel edges of its image, with its review state.
+
+    ``class_name`` is one of the project's classes, or None for a proposal that no learned
+    model version gave a user class; ``hint`` is then the network's guess (an ImageNet
+    name). ``model_version_id`` names the learned model that proposed it (None: zero-shot
+    or not a proposal); ``confidence`` is that model's probability, else the network's.
+    """
 
     id: int
     image_id: int
-    class_name: str
+    class_name: str | None
     box: BoxTuple
     origin: str
     state: str
@@ -58,6 +73,8 @@ class BoxRow:
     occluded: bool
     pose: str
     verified: bool
+    hint: str | None = None
+    model_version_id: int | None = None
 
 
 def choice(value: str, allowed: Iterable[str], what: str) -> str:
@@ -77,10 +94,22 @@ def relative_path(path: str) -> str:
 
 
 def clean_class_name(name: str) -> str:
-    """A class name without surrounding spaces; ValueError when nothing is left."""
-    if not name.strip():
-        raise ValueError("a class name cannot be empty")
-    return name.strip()
+    """``name`` without surrounding white space, checked: InvalidClassNameError when it is
+    empty, longer than :data:`MAX_CLASS_NAME` characters or holds a control character
+    (a newline, a tab, NUL...), which no export format can store."""
+    if not isinstance(name, str):
+        raise InvalidClassNameError(f"a class name must be text, not {type(name).__name__}")
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidClassNameError("a class name cannot be empty")
+    if len(cleaned) > MAX_CLASS_NAME:
+        raise InvalidClassNameError(
+            f"class name {cleaned[:20]!r}... is {len(cleaned)} characters long; "
+            f"at most {MAX_CLASS_NAME} are allowed"
+        )
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in cleaned):
+        raise InvalidClassNameError(f"class name {cleaned!r} holds a control character")
+    return cleaned
 
 
 def coordinates(box: Sequence[float]) -> BoxTuple:
@@ -94,8 +123,8 @@ def coordinates(box: Sequence[float]) -> BoxTuple:
     return x1, y1, x2, y2
 
 
-def box_row(box: Box, name: str) -> BoxRow:
-    """The caller's copy of an ORM box of class ``name``."""
+def box_row(box: Box, name: str | None) -> BoxRow:
+    """The caller's copy of an ORM box of class ``name`` (None: no class yet)."""
     return BoxRow(
         id=box.id,
         image_id=box.image_id,
@@ -110,6 +139,8 @@ def box_row(box: Box, name: str) -> BoxRow:
         occluded=box.occluded,
         pose=box.pose,
         verified=box.verified,
+        hint=box.hint,
+        model_version_id=box.model_version_id,
     )
 
 
