@@ -51,6 +51,8 @@ class Session:
         window.open_project_requested.connect(self.open)
         window.settings_requested.connect(self.edit_settings)
         window.model_versions_requested.connect(self.show_model_versions)
+        window.export_requested.connect(self.export)
+        self.export_runner = None
 
     def open(self, target: str) -> bool:
         """Open a folder of images (creating its project and importing VOC files beside
@@ -67,6 +69,7 @@ class Session:
             project, self.window, self.canvas, self._saliency, self._prioritize, self._submit
         )
         self.controller.model_changed.connect(self.repropose_unreviewed)
+        self.controller.image_mended.connect(self.propose_image)
         self._start_worker()
         self.window.add_recent(str(project.db_path))
         self.window.setWindowTitle(f"SaliBox — {project.root}")
@@ -160,6 +163,21 @@ class Session:
         self.controller.forget_maps()  # maps of another network
         self._start_worker(force=True)
 
+    def propose_image(self, image_id: int) -> None:
+        """Propose again for one image (its file was mended on disk)."""
+        if self.project is not None and self.worker is not None:
+            row = self.project.image(image_id)
+            self.worker.submit([ProposeJob(row.id, self.project.root / row.path, True)], False)
+
+    def export(self) -> None:
+        """File > Export…: the export dialog, then the export off the GUI thread."""
+        if self.project is None:
+            self.window.statusBar().showMessage("Open a folder or a project first", 4000)
+            return
+        from desktop_app.export_runner import start_export
+
+        self.export_runner = start_export(self.window, self.project)
+
     def repropose_unreviewed(self) -> None:
         """Propose again, with the active model, for images nobody has reviewed yet."""
         if self.project is None or self.worker is None:
@@ -224,8 +242,9 @@ class Session:
         self.project = self.controller = self.worker = self.thread = None
 
 
-def run(target: str | None = None) -> int:
-    """Start the app, opening ``target`` (a folder of images or a project file) if given."""
+def run(target: str | None = None, classes_file: Path | None = None) -> int:
+    """Start the app, opening ``target`` (a folder of images or a project file) if given
+    and adding the classes of ``classes_file`` (one name a line) to it."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SaliBox")
     app.setApplicationName("SaliBox")
@@ -235,6 +254,6 @@ def run(target: str | None = None) -> int:
     session = Session(window, canvas)
     app.aboutToQuit.connect(session.close)
     window.show()
-    if target:
-        session.open(target)
+    if target and session.open(target) and classes_file is not None:
+        session.controller.import_classes_file(str(classes_file))
     return app.exec()

@@ -1,5 +1,11 @@
 """The review controller's box edits: each goes to the store first (committed when the
-call returns), then onto the undo stack, then back to the widgets from the store."""
+call returns), then onto the undo stack, then back to the widgets from the store.
+
+A box is saved with the class the screen shows on it: its own class, or for a proposal
+that has none yet the current class (the one in the class field). Without a current class
+nothing that needs one is saved; the status bar says how to make one. Nothing is saved on
+an image whose file cannot be decoded.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,10 @@ from desktop_app.undo import BoxCommand
 from ui.canvas import Canvas
 from ui.main_window import MainWindow
 
-DEFAULT_CLASS = "object"
+#: The project setting that remembers the current class across sessions.
+CURRENT_CLASS_KEY = "ui.class"
+#: The status-bar message when an edit needs a class and none is chosen.
+NO_CLASS = "Add a class first: type its name in the Class field and press Return"
 
 
 class BoxEdits:
@@ -26,8 +35,34 @@ class BoxEdits:
     undo_stack: QUndoStack
     current_id: Callable[[], int | None]
     refresh: Callable[[int], None]
-    refresh_classes: Callable[[], None]
+    refresh_classes: Callable[..., None]
+    refresh_current: Callable[[], None]
     maybe_train: Callable[[], bool]
+    unreadable: str | None  # why the shown image cannot be decoded, None when it can
+
+    def _editable(self) -> bool:
+        """Whether the shown image may be changed; says why not in the status bar."""
+        if self.unreadable is not None:
+            self.window.statusBar().showMessage(
+                f"Nothing can be saved on this image: {self.unreadable}", 6000
+            )
+            return False
+        return self.current_id() is not None
+
+    def current_class(self) -> str | None:
+        """The class of new boxes and of proposals accepted without one, if it exists."""
+        name = self.window.current_class()
+        return name if name and name in self.project.classes() else None
+
+    def _class_for(self, box: BoxRow) -> str | None:
+        """The class a change of ``box`` saves it with: its own, else the current one
+        (None, with a message, when there is neither)."""
+        if box.class_name is not None:
+            return box.class_name
+        chosen = self.current_class()
+        if chosen is None:
+            self.window.statusBar().showMessage(NO_CLASS, 6000)
+        return chosen
 
     def _box(self, box_id: int) -> BoxRow | None:
         image_id = self.current_id()
@@ -70,43 +105,41 @@ class BoxEdits:
         self._changed(image_id)
 
     def accept(self, every: bool = False) -> None:
-        """Accept the selected box, or with ``every`` all proposals of the image.
-
-        A proposal named after a network class that the annotator does not use (an
-        ImageNet class such as "kit fox" in a raccoon project) is accepted as the class in
-        the class box instead, once the project has classes of its own.
-        """
+        """Accept the selected box, or with ``every`` all proposals of the image, each
+        with the class shown on it (a proposal without a class takes the current one)."""
         image_id = self.current_id()
-        if image_id is None:
+        if image_id is None or not self._editable():
             return
         if every:
-            ids = [b.id for b in self.project.boxes(image_id, states=["proposed"])]
+            boxes = self.project.boxes(image_id, states=["proposed"])
         else:
-            ids = [i for i in [self.canvas.selected_id()] if i is not None]
-        own = set(self.window_classes())
-        chosen = self.window.current_class()
-
-        def accept_one(box_id: int) -> None:
-            box = self._box(box_id)
-            if box is not None and own and box.class_name not in own and chosen:
-                self.project.edit_box(box_id, class_name=chosen)
-            self.project.accept_box(box_id)
-
-        self._review(ids, accept_one, "accept")
-
-    def window_classes(self) -> list[str]:
-        """The classes people gave boxes in this project (drawn, imported or edited)."""
-        return self.project.user_classes()
+            selected = self.canvas.selected_id()
+            boxes = [b for b in [self._box(selected)] if b is not None] if selected else []
+        if any(b.class_name is None for b in boxes) and self.current_class() is None:
+            self.window.statusBar().showMessage(NO_CLASS, 6000)
+            return
+        names = {b.id: None if b.class_name else self.current_class() for b in boxes}
+        self._review(
+            [b.id for b in boxes],
+            lambda box_id: self.project.accept_box(box_id, class_name=names[box_id]),
+            "accept",
+        )
 
     def reject(self) -> None:
+        if not self._editable():
+            return
         selected = self.canvas.selected_id()
         self._review([selected] if selected is not None else [], self.project.reject_box, "reject")
 
     def add_drawn_box(self, box: tuple[float, float, float, float]) -> None:
         image_id = self.current_id()
-        if image_id is None:
+        if image_id is None or not self._editable():
+            self.refresh_current()
             return
-        name = self.window.current_class() or DEFAULT_CLASS
+        name = self.current_class()
+        if name is None:
+            self.window.statusBar().showMessage(NO_CLASS, 6000)
+            return
         box_id = self.project.add_box(image_id, name, box, origin="human", state="accepted")
         self._record("draw", None, self._box(box_id))
         self._changed(image_id)
@@ -114,27 +147,39 @@ class BoxEdits:
 
     def move_box(self, box_id: int, box: tuple[float, float, float, float]) -> None:
         before = self._box(box_id)
-        if before is None:
+        if before is None or not self._editable():
             return
-        self.project.edit_box(box_id, box=box)
+        name = self._class_for(before)
+        if name is None:
+            self.refresh(before.image_id)  # the box goes back where it was
+            return
+        self.project.edit_box(box_id, box=box, class_name=None if before.class_name else name)
         self._record("edit", before, self._box(box_id))
         self._changed(before.image_id)
 
     def delete_box(self, box_id: int) -> None:
         before = self._box(box_id)
-        if before is None:
+        if before is None or not self._editable():
             return
         self.project.delete_box(box_id)
         self._record("delete", before, None)
         self._changed(before.image_id)
 
     def set_class(self, name: str) -> None:
-        """Give the selected box class ``name`` (new boxes get it too)."""
+        """Make ``name`` the current class (a new name becomes a class of the project, if
+        valid) and give it to the selected box."""
+        try:
+            self.project.ensure_class(name)
+        except ValueError as exc:  # InvalidClassNameError: one message, no class
+            self.window.show_error(str(exc))
+            return
+        self.project.set_setting(CURRENT_CLASS_KEY, name.strip())
+        self.refresh_classes(name.strip())
         selected = self.canvas.selected_id()
         before = self._box(selected) if selected is not None else None
-        if before is None or before.class_name == name:
+        if before is None or before.class_name == name.strip() or self.unreadable is not None:
+            self.refresh_current()
             return
         self.project.edit_box(before.id, class_name=name)
         self._record("class", before, self._box(before.id))
-        self.refresh_classes()
         self._changed(before.image_id)

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
+from core.formats.classes_file import read_classes_file
 from core.images import ImageLoadError, load_display
-from core.store import BoxRow, ImageRow, Project
-from desktop_app.box_edits import DEFAULT_CLASS, BoxEdits
+from core.store import BoxRow, ImageRow, Project, StoreError
+from core.store.class_records import ClassInUseError
+from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEdits
 from desktop_app.job_progress import JobProgress
 from desktop_app.jobs import MapJob, ScoreJob, Task
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
@@ -40,7 +42,6 @@ LOOKAHEAD = 8
 
 __all__ = [  # the names moved to other modules stay importable from here
     "ALIGN_KEY",
-    "DEFAULT_CLASS",
     "LOOKAHEAD",
     "MAP_TYPES",
     "NEEDS_REVIEW",
@@ -54,8 +55,20 @@ __all__ = [  # the names moved to other modules stay importable from here
 ]
 
 
-def box_view(row: BoxRow) -> BoxView:
-    return BoxView(row.id, row.box, row.class_name, row.origin, row.state, row.confidence)
+def box_view(row: BoxRow, current_class: str | None = None) -> BoxView:
+    """What the canvas shows of a box: a proposal without a class shows the class it will
+    take if accepted (``current_class``, tentative) with the network's guess as a hint."""
+    tentative = row.class_name is None
+    return BoxView(
+        row.id,
+        row.box,
+        current_class if tentative else row.class_name,
+        row.origin,
+        row.state,
+        row.confidence,
+        hint=row.hint,
+        tentative=tentative,
+    )
 
 
 def list_row(row: ImageRow) -> ImageListRow:
@@ -81,6 +94,8 @@ class Controller(QObject, BoxEdits):
     Signals:
         model_changed(): a training run made a new model version active, so unreviewed
             images should be proposed again.
+        image_mended(image_id): an image marked unreadable can be read again, so it
+            should be proposed.
 
     Fine-tuning is queued (:class:`~desktop_app.training.TrainJob`) on demand
     (:meth:`train_now`) and once :data:`~desktop_app.retraining.RETRAIN_KEY` (default
@@ -90,6 +105,7 @@ class Controller(QObject, BoxEdits):
     """
 
     model_changed = Signal()
+    image_mended = Signal(int)
 
     def __init__(
         self,
@@ -114,6 +130,7 @@ class Controller(QObject, BoxEdits):
         self.rows: list[ImageRow] = []
         self._position: dict[int, int] = {}  # image id → index in rows
         self.index = -1
+        self.unreadable: str | None = None
         self.order = ("path", False)
         self.status_filter: str | None = None
         self.class_filter: str | None = None
@@ -151,6 +168,12 @@ class Controller(QObject, BoxEdits):
             (w.heatmap_method_changed, self.choose_map),
             (w.rank_requested, self.rank_by_score),
             (w.train_requested, self.train_now),
+            (w.classes_file_chosen, self.import_classes_file),
+            (w.classes_panel.add_requested, self.set_class),
+            (w.classes_panel.rename_requested, self.rename_class),
+            (w.classes_panel.merge_requested, self.merge_class),
+            (w.classes_panel.delete_requested, self.delete_class),
+            (w.classes_panel.move_requested, self.move_class),
             (c.box_drawn, self.add_drawn_box),
             (c.box_changed, self.move_box),
             (c.delete_requested, self.delete_box),
@@ -196,10 +219,78 @@ class Controller(QObject, BoxEdits):
         if self.rows:
             self.show_index(self.index)
 
-    def refresh_classes(self) -> None:
-        names = self.project.user_classes()
-        self.window.set_classes(names or [DEFAULT_CLASS])
-        self.window.image_list.set_filter_classes(names)
+    def refresh_classes(self, current: str | None = None) -> None:
+        """Show the project's classes in the class field, the classes panel and the list's
+        class filter; ``current`` (default: the one remembered in the project) is chosen."""
+        counts = self.project.class_counts()
+        chosen = current or self.window.current_class() or self.project.setting(CURRENT_CLASS_KEY)
+        self.window.set_classes(counts, chosen)
+        self.window.image_list.set_filter_classes(list(counts))
+        self.refresh_current()
+
+    def refresh_current(self) -> None:
+        """Redraw the shown image's boxes (a proposal's caption follows the current class)."""
+        if (image_id := self.current_id()) is not None:
+            self.refresh(image_id)
+
+    # --- the classes panel ----------------------------------------------------------------
+
+    def import_classes_file(self, path: str) -> None:
+        """Add the classes of a file with one name a line; bad lines are reported."""
+        try:
+            read = read_classes_file(path)
+            self.project.add_classes(read.names)
+        except (OSError, ValueError, StoreError) as exc:
+            self.window.show_error(str(exc))
+            return
+        for line in read.problems:
+            self.window.show_error(line)
+        self.refresh_classes()
+        self.window.statusBar().showMessage(f"{len(read.names)} classes read from {path}", 5000)
+
+    def _class_change(self, change: Callable[[], object]) -> bool:
+        try:
+            change()
+        except (KeyError, ValueError, StoreError) as exc:
+            self.window.show_error(exc.args[0] if isinstance(exc, KeyError) else str(exc))
+            return False
+        return True
+
+    def rename_class(self, old: str, new: str) -> None:
+        """Rename a class; its boxes follow. Undo does not cover class changes."""
+        if self._class_change(lambda: self.project.rename_class(old, new)):
+            if self.window.current_class() == old:
+                self.project.set_setting(CURRENT_CLASS_KEY, new.strip())
+            self.undo_stack.clear()  # its box rows name the old class
+            self.refresh_classes(new.strip() if self.window.current_class() == old else None)
+
+    def merge_class(self, source: str, target: str) -> None:
+        if self._class_change(lambda: self.project.merge_class(source, target)):
+            self.undo_stack.clear()
+            self.refresh_classes(target if self.window.current_class() == source else None)
+            self.reload_list()
+
+    def delete_class(self, name: str) -> None:
+        """Delete a class; when boxes use it, only after a confirmation that says how many
+        (they are deleted with it)."""
+        try:
+            self.project.delete_class(name)
+        except ClassInUseError as exc:
+            question = f"{exc.count} boxes have the class {name}. Delete the class and them?"
+            if not self.window.confirm("Delete class", question):
+                return
+            if not self._class_change(lambda: self.project.delete_class(name, True)):
+                return
+        except (KeyError, StoreError) as exc:
+            self.window.show_error(str(exc))
+            return
+        self.undo_stack.clear()
+        self.refresh_classes()
+        self.reload_list()
+
+    def move_class(self, name: str, index: int) -> None:
+        if self._class_change(lambda: self.project.move_class(name, index)):
+            self.refresh_classes()
 
     def current_id(self) -> int | None:
         return self.rows[self.index].id if 0 <= self.index < len(self.rows) else None
@@ -219,9 +310,18 @@ class Controller(QObject, BoxEdits):
         row = self.rows[self.index]
         try:
             shown = load_display(self.project.root / row.path)  # boxes stay in full pixels
-            self.canvas.set_image(shown.rgb, shown.size)
         except ImageLoadError as exc:
+            self.unreadable = str(exc)
+            self.canvas.show_placeholder(f"This image cannot be shown.\n\n{exc}")
             self.window.show_error(str(exc))
+            if row.status in ("new", "proposed"):
+                self.project.set_status(row.id, "unreadable")
+        else:
+            self.unreadable = None
+            self.canvas.set_image(shown.rgb, shown.size)
+            if row.status == "unreadable":  # mended on disk since
+                self.project.set_status(row.id, "new")
+                self.image_mended.emit(row.id)
         self.refresh(row.id)
         self._show_map(row)
         self.window.select_image(row.id)
@@ -249,7 +349,9 @@ class Controller(QObject, BoxEdits):
             self.window.image_model.update_row(list_row(row))
         if image_id == self.current_id():
             selected = self.canvas.selected_id()
-            self.canvas.set_boxes([box_view(b) for b in self.project.boxes(image_id)])
+            shown = [] if self.unreadable is not None else self.project.boxes(image_id)
+            current = self.current_class()
+            self.canvas.set_boxes([box_view(b, current) for b in shown])
             self.canvas.select(selected)
         self._update_position()
 
@@ -258,7 +360,7 @@ class Controller(QObject, BoxEdits):
         if self.project.closed:  # a signal queued before the session closed
             return
         self.refresh(image_id)
-        if image_id == self.current_id() and self.map_type is None:
+        if image_id == self.current_id() and self.map_type is None and self.unreadable is None:
             self.canvas.set_heatmap(self.saliency(image_id))
 
     # --- the heatmap's map type -----------------------------------------------------------
@@ -280,6 +382,8 @@ class Controller(QObject, BoxEdits):
     def _show_map(self, row: ImageRow) -> None:
         """Show the chosen map of the image: the proposals', a cached one, or none while
         the worker computes it (ahead of proposals); never waits."""
+        if self.unreadable is not None:
+            return
         if self.map_type is None:
             self.canvas.set_heatmap(self.saliency(row.id))
             return

@@ -45,11 +45,19 @@ def store_proposals(
     project: Project, image_id: int, result: ImageProposals, model_version_id: int | None = None
 ) -> None:
     """Replace the image's still-proposed proposals (one transaction), set its size if
-    unknown and move it from ``new`` to ``proposed``; ``model_version_id`` names the
-    learned model version they came from (None: zero-shot)."""
+    unknown and move it from ``new`` (or ``unreadable``, a file since mended) to
+    ``proposed``; ``model_version_id`` names the learned model version they came from
+    (None: zero-shot).
+
+    A proposal carries a class only when a learned model named one of the project's
+    classes; a zero-shot proposal's class is the network's (an ImageNet name), kept as its
+    hint only, so such names never become the annotator's classes.
+    """
+    own = set(project.classes()) if model_version_id is not None else set()
     specs: list[dict[str, Any]] = [
         {
-            "class_name": p.class_name,
+            "class_name": p.class_name if p.class_name in own else None,
+            "hint": None if p.class_name in own else p.class_name,
             "box": p.box,
             "origin": "proposal",
             "state": "proposed",
@@ -63,8 +71,15 @@ def store_proposals(
     row = project.image(image_id)
     if row.width is None or row.height is None:
         project.set_image_size(image_id, *result.size)
-    if row.status == "new":
+    if row.status in ("new", "unreadable"):
         project.set_status(image_id, "proposed")
+
+
+def mark_unreadable(project: Project, image_id: int) -> None:
+    """Give an image whose file cannot be decoded the status ``unreadable`` (unless a
+    person reviewed it already: their boxes stay as they were)."""
+    if project.image(image_id).status in ("new", "proposed"):
+        project.set_status(image_id, "unreadable")
 
 
 class MapCache:

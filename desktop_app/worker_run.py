@@ -21,7 +21,13 @@ from core.images import ImageLoadError, load_rgb
 from core.store import Project
 from desktop_app.jobs import ProposeJob, Task, TaskContext
 from desktop_app.worker_model import ActiveModelSlot
-from desktop_app.worker_parts import MapCache, reason_of, should_propose, store_proposals
+from desktop_app.worker_parts import (
+    MapCache,
+    mark_unreadable,
+    reason_of,
+    should_propose,
+    store_proposals,
+)
 
 if TYPE_CHECKING:  # torch is imported in the worker thread only, on the first job
     from core.proposals import Proposer
@@ -122,6 +128,7 @@ class JobRunner:
                     continue
             except ImageLoadError as exc:
                 self.failed.emit(job.image_id, str(exc))
+                self._mark_unreadable(project, job.image_id)
             except Exception as exc:  # the store: locked, closed, full disk ...
                 self.failed.emit(job.image_id, f"could not read its record: {reason_of(exc)}")
             finished += 1
@@ -157,6 +164,14 @@ class JobRunner:
                     self.failed.emit(job.image_id, f"could not save its map: {exc}")
                 self.proposals_ready.emit(job.image_id)
             self._advance(generation, 1)
+
+    def _mark_unreadable(self, project: Project, image_id: int) -> None:
+        try:
+            mark_unreadable(project, image_id)
+        except Exception as exc:  # the store: locked, closed, full disk ...
+            self.failed.emit(image_id, f"could not record it as unreadable: {reason_of(exc)}")
+        else:
+            self.proposals_ready.emit(image_id)  # the list shows the new status
 
     def _shrink(self, rgb: np.ndarray, model: ActiveModel | None) -> np.ndarray:
         """The network-size copy of an image (a batch of 24 MP photos would take GBs)."""

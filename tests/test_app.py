@@ -30,14 +30,15 @@ def project(tmp_path):
     with Project.open(Project.default_db_path(folder), folder) as opened:
         opened.register_images(["a.png", "b.png", "c.png"])
         first = opened.image_by_path("a.png").id
-        opened.add_box(
+        opened.add_box(  # a zero-shot proposal: no class, the network's guess as a hint
             first,
-            "cat",
+            None,
             (20, 20, 80, 70),
             origin="proposal",
             state="proposed",
             confidence=0.9,
             method="default",
+            hint="tabby",
         )
         opened.ensure_class("dog")
         yield opened
@@ -91,32 +92,40 @@ def drag(qtbot, canvas: Canvas, start: tuple[float, float], end: tuple[float, fl
 def test_review_loop_keeps_screen_and_database_equal(qtbot, app, project):
     window, canvas, controller = app
     first = controller.current_id()
-    assert shown(canvas) == stored(project, first) == [("cat", (20, 20, 80, 70), "proposed")]
+    # The proposal has no class yet: it shows the one it will take, the current class.
+    assert stored(project, first) == [(None, (20, 20, 80, 70), "proposed")]
+    assert shown(canvas) == [("dog", (20, 20, 80, 70), "proposed")]
+    assert canvas.boxes()[0].tentative and canvas.boxes()[0].hint == "tabby"
 
     # Draw a box with W and the mouse: a human box of the current class is saved.
-    window.set_classes(["cat", "dog"])
     qtbot.keyClick(window, Qt.Key_W)
     drag(qtbot, canvas, (100, 30), (180, 100))
     boxes = stored(project, first)
-    assert len(boxes) == 2 and shown(canvas) == boxes
+    assert len(boxes) == 2 and shown(canvas)[1] == boxes[1]
     drawn = max(project.boxes(first), key=lambda b: b.id)
-    assert drawn.origin == "human" and drawn.state == "accepted"
+    assert (drawn.origin, drawn.state, drawn.class_name) == ("human", "accepted", "dog")
     assert all(abs(v - e) <= 2 for v, e in zip(drawn.box, (100, 30, 180, 100), strict=True))
 
-    # Change its class with a digit key.
+    # Type a new class and press Return: it becomes a class and the selected box's.
     canvas.select(drawn.id)
-    qtbot.keyClick(window, Qt.Key_2)
-    assert project.boxes(first)[-1].class_name == project.classes()[1]
-    assert shown(canvas) == stored(project, first)
+    qtbot.mouseClick(window.class_combo.lineEdit(), Qt.LeftButton)
+    qtbot.wait(10)  # the click selects the name shown, so typing replaces it
+    qtbot.keyClicks(window.class_combo.lineEdit(), "cat")
+    qtbot.keyClick(window.class_combo.lineEdit(), Qt.Key_Return)
+    assert project.classes() == ["dog", "cat"]
+    assert project.boxes(first)[-1].class_name == "cat"
+    assert window.current_class() == "cat"
+    # Key 1 picks the first class for the selected box.
+    qtbot.keyClick(window, Qt.Key_1)
+    assert project.boxes(first)[-1].class_name == "dog"
+    assert shown(canvas)[1] == stored(project, first)[1]
 
-    # Accept the proposal with Space. Its class ("cat", as a network would name it) is no
-    # class of the annotator's ("dog" is), so it is accepted as the chosen class.
-    assert project.user_classes() == ["dog"]
+    # Accept the proposal with Space: saved with the class shown on it.
     proposal = project.boxes(first)[0]
     canvas.select(proposal.id)
     qtbot.keyClick(window, Qt.Key_Space)
     accepted = project.boxes(first)[0]
-    assert (accepted.class_name, accepted.state) == ("dog", "edited")
+    assert (accepted.class_name, accepted.state) == ("dog", "accepted")
     assert shown(canvas) == stored(project, first)
     assert project.image(first).status == "done"
 
@@ -124,12 +133,12 @@ def test_review_loop_keeps_screen_and_database_equal(qtbot, app, project):
     after_all = stored(project, first)
     qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
     assert project.boxes(first)[0].state == "proposed"
-    assert shown(canvas) == stored(project, first)
-    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)  # class change
+    assert project.boxes(first)[0].class_name is None
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)  # class change by key 1
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)  # class change by typing
     qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)  # drawing
-    assert stored(project, first) == [("cat", (20, 20, 80, 70), "proposed")]
-    assert shown(canvas) == stored(project, first)
-    for _ in range(3):
+    assert stored(project, first) == [(None, (20, 20, 80, 70), "proposed")]
+    for _ in range(4):
         qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
     assert stored(project, first) == after_all == shown(canvas)
     assert max(b.id for b in project.boxes(first)) == drawn.id  # redo restores the same id

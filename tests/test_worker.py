@@ -218,19 +218,22 @@ def test_unreadable_images_are_reported_and_others_proposed(
 
     todo = [*image_ids[:2], broken, gone, *image_ids[2:]]
     run_to_end(qtbot, worker, job_list(project, todo))
-    qtbot.waitUntil(lambda: len(ready) == len(image_ids), timeout=LONG)
+    qtbot.waitUntil(lambda: len(ready) == len(image_ids) + 2, timeout=LONG)
 
     assert set(failures) == {broken, gone}
     assert "broken.jpg" in failures[broken] and "not an image" in failures[broken]
     assert "gone.png" in failures[gone] and "no such file" in failures[gone]
-    assert sorted(ready) == image_ids
+    assert sorted(ready) == sorted([*image_ids, broken, gone])  # the list shows the mark
     for image_id in (broken, gone):
-        assert project.image(image_id).status == "new"
+        assert project.image(image_id).status == "unreadable"
         assert project.boxes(image_id) == []
         assert worker.saliency(image_id) is None
     for image_id in image_ids:
         assert project.image(image_id).status == "proposed"
-        assert project.boxes(image_id)
+        boxes = project.boxes(image_id)
+        # zero-shot: no class of the annotator's, the network's guess kept as a hint only
+        assert boxes and all(b.class_name is None and b.hint for b in boxes)
+    assert project.classes() == []
 
 
 def test_resubmitting_skips_done_images_and_force_replaces_proposals(
@@ -256,7 +259,7 @@ def test_resubmitting_skips_done_images_and_force_replaces_proposals(
     assert {i: project.boxes(i) for i in image_ids} == before
 
     kept = before[a][0]
-    project.accept_box(kept.id)
+    project.accept_box(kept.id, class_name="cat")
     run_to_end(qtbot, worker, job_list(project, [a, b]), force=True)
     qtbot.waitUntil(lambda: sorted(ready) == [a, b], timeout=LONG)
     for image_id in (a, b):

@@ -13,11 +13,18 @@ class BoxView:
     ``W × H`` image is ``(0, 0, W, H)``. ``origin`` is ``"human"``, ``"imported"`` or
     ``"proposal"``; ``state`` is ``"proposed"``, ``"accepted"``, ``"edited"`` or
     ``"rejected"``. ``confidence`` is the proposal score when known.
+
+    ``class_name`` is the class the box is saved with; for a proposal that has none yet
+    it is the class it will take if accepted (the current class, ``tentative`` True), or
+    None when there is no class to take. ``hint`` is the network's own guess for such a
+    proposal (an ImageNet name), shown as a hint only.
     """
 
     id: int
     box: tuple[float, float, float, float]
-    class_name: str
+    class_name: str | None
     origin: str
     state: str
     confidence: float | None = None
+    hint: str | None = None
+    tentative: bool = False

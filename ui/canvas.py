@@ -69,7 +69,10 @@ class Canvas(CanvasInput, QGraphicsView):
         self._rubber.setZValue(_Z_RUBBER)
         self._rubber.hide()
         self._layer = BoxLayer(self.scene())
-        self._size: tuple[float, float] | None = None  # (W, H)
+        self._placeholder = self.scene().addSimpleText("")
+        self._placeholder.setBrush(QColor(235, 235, 235))
+        self._placeholder.hide()
+        self._size: tuple[float, float] | None = None  # (W, H); None: nothing to draw on
         self._drawing = False
         self._auto_fit = True
         self._init_input()
@@ -87,12 +90,32 @@ class Canvas(CanvasInput, QGraphicsView):
             raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
         height, width = rgb.shape[:2]
         full_width, full_height = size if size is not None else (width, height)
+        self._placeholder.hide()
         self.image_item.setPixmap(graphics.to_pixmap(np.ascontiguousarray(rgb)))
         self.image_item.setTransform(QTransform.fromScale(full_width / width, full_height / height))
         self._size = (float(full_width), float(full_height))
         self.scene().setSceneRect(0, 0, full_width, full_height)
         self._heatmap.set_image_size(self._size)
         self.fit()
+
+    def show_placeholder(self, text: str) -> None:
+        """Show ``text`` instead of an image (a file that cannot be decoded): no image, no
+        boxes, no heatmap, and nothing can be drawn until :meth:`set_image`."""
+        self.cancel_drawing()
+        self.image_item.setPixmap(QPixmap())
+        self._layer.set_boxes([])
+        self._heatmap.set_heat(None)
+        self._size = None
+        self._placeholder.setText(text)
+        self._placeholder.show()
+        rect = self._placeholder.boundingRect().adjusted(-20, -20, 20, 20)
+        self.scene().setSceneRect(rect)
+        self.resetTransform()
+        self.centerOn(rect.center())
+
+    def placeholder_text(self) -> str | None:
+        """The text shown instead of an image, or None while an image is shown."""
+        return self._placeholder.text() if self._placeholder.isVisible() else None
 
     def set_boxes(self, boxes: list[BoxView]) -> None:
         """Replace the boxes; rejected ones are not shown. Keeps the selection if its id stays."""
@@ -133,7 +156,9 @@ class Canvas(CanvasInput, QGraphicsView):
     # Drawing
 
     def start_drawing(self) -> None:
-        """Enter draw mode: the next left-button drag draws a box."""
+        """Enter draw mode: the next left-button drag draws a box (not on a placeholder)."""
+        if self._size is None:
+            return
         self._drawing = True
         self.viewport().setCursor(Qt.CursorShape.CrossCursor)
 

@@ -51,16 +51,28 @@ def colorize(heat: np.ndarray) -> np.ndarray:
     return JET[scaled.astype(np.uint8)]
 
 
-def class_color(class_name: str) -> QColor:
-    """A bright colour whose hue is a stable hash of the class name."""
+#: The colour of a proposal that has no class to take.
+NO_CLASS_COLOR = QColor(190, 190, 190)
+
+
+def class_color(class_name: str | None) -> QColor:
+    """A bright colour whose hue is a stable hash of the class name (grey for None)."""
+    if class_name is None:
+        return QColor(NO_CLASS_COLOR)
     return QColor.fromHsv(zlib.crc32(class_name.encode()) % 360, 200, 255)
 
 
 def label_text(view: BoxView) -> str:
-    """``"class 0.87"`` when the confidence is known, else the class name."""
-    if view.confidence is None:
-        return view.class_name
-    return f"{view.class_name} {view.confidence:.2f}"
+    """The caption: the class the box is saved with (or will take), and for a proposal
+    still to review its confidence, or the network's guess as a hint with its confidence
+    (``"raccoon · Arctic fox? 0.19"``). A reviewed box shows its class only."""
+    name = view.class_name or "no class"
+    if view.state != "proposed":
+        return name
+    score = "" if view.confidence is None else f" {view.confidence:.2f}"
+    if view.hint is not None:
+        return f"{name} · {view.hint}?{score}"
+    return f"{name}{score}"
 
 
 def cosmetic_pen(

@@ -27,13 +27,14 @@ KEYS: list[tuple[str, str]] = [
     ("Shift+Space / Shift+Return", "accept every proposal of the image"),
     ("X", "reject the selected box"),
     ("W", "draw a box"),
-    ("1 – 9", "choose the n-th class (for the selected box and new boxes)"),
+    ("1 – 9", "choose the n-th class of the classes panel (for the selected box and new boxes)"),
     ("H", "show or hide the heatmap"),
     ("Ctrl+Z", "undo"),
     ("Ctrl+Shift+Z / Ctrl+Y", "redo"),
     ("Ctrl+S", "save"),
     ("Ctrl+U", "open a folder of images"),
     ("Ctrl+O", "open a project database"),
+    ("Ctrl+E", "export…"),
     ("F1", "list of keys"),
 ]
 

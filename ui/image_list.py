@@ -37,6 +37,7 @@ STATUS_COLOURS: dict[str, QColor] = {
     "in_review": QColor("#d97706"),
     "done": QColor("#16a34a"),
     "skipped": QColor("#9333ea"),
+    "unreadable": QColor("#dc2626"),
 }
 #: Sort keys offered to the user, with their labels.
 SORT_KEYS: tuple[tuple[str, str], ...] = (

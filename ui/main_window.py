@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QSignalBlocker, Qt, QTime, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QObject,
+    QSettings,
+    QSignalBlocker,
+    Qt,
+    QTime,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -20,6 +29,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -29,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.classes_panel import ClassesPanel
 from ui.help import KEYS, HelpDialog
 from ui.image_list import ImageListPanel
 
@@ -76,6 +87,8 @@ class MainWindow(QMainWindow):
     rank_requested = Signal()
     train_requested = Signal()
     model_versions_requested = Signal()
+    export_requested = Signal()
+    classes_file_chosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, windowTitle="SaliBox")
@@ -99,6 +112,12 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
         self._build_status_bar()
+        self.classes_panel = ClassesPanel(self)
+        self.classes_panel.class_activated.connect(self._choose_named_class)
+        self._classes_dock = QDockWidget(
+            "Classes", self, objectName="classes", widget=self.classes_panel
+        )
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._classes_dock)
         self._build_menus()
         self._help: HelpDialog | None = None
         self.resize(1280, 800)
@@ -111,11 +130,15 @@ class MainWindow(QMainWindow):
     def _build_toolbar(self) -> QHBoxLayout:
         combo = self.class_combo = QComboBox(self, editable=True, minimumContentsLength=16)
         combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        completer = QCompleter(combo.model(), combo, filterMode=Qt.MatchFlag.MatchContains)
+        combo.setToolTip("The class of new boxes: pick one, or type a new name and press Return")
+        completer = QCompleter(combo.model(), combo)
+        completer.setCompletionMode(QCompleter.CompletionMode.InlineCompletion)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        combo.setCompleter(completer)
-        combo.activated.connect(self._choose_class)
-        combo.installEventFilter(self)
+        combo.setCompleter(completer)  # inline: no popup that could swallow Return
+        combo.activated.connect(self._picked_from_list)
+        combo.installEventFilter(self)  # the line edit's focus proxy: its keys come here
+        self._class = ""  # the class chosen last, what current_class() returns
+        self._committing = False  # while the field hands the keys back to the canvas
         self.heatmap_box = QCheckBox("Heatmap (H)", self)
         self.heatmap_box.toggled.connect(self.heatmap_toggled)
         self.method_combo = QComboBox(self, toolTip="Which saliency map the heatmap shows")
@@ -168,19 +191,22 @@ class MainWindow(QMainWindow):
             "Ctrl+S": self.save_requested.emit,
             "Ctrl+U": self._choose_folder,
             "Ctrl+O": self._choose_project,
+            "Ctrl+E": self.export_requested.emit,
             "F1": self.show_help,
         }
         file_menu, review_menu = self.menuBar().addMenu("&File"), self.menuBar().addMenu("&Review")
         for key, text in KEYS:
             if key in slots:
-                menu = file_menu if key in ("Ctrl+S", "Ctrl+U", "Ctrl+O") else review_menu
+                menu = file_menu if key in ("Ctrl+S", "Ctrl+U", "Ctrl+O", "Ctrl+E") else review_menu
                 menu.addAction(self._action(text, key.split(" / "), slots[key]))
         for digit in range(1, 10):
             self._action(f"class {digit}", [str(digit)], partial(self._choose_class, digit - 1))
+        file_menu.addAction("Import classes file…", self._choose_classes_file)
         file_menu.addAction("Proposal settings…", self.settings_requested.emit)
         self.recent_menu = file_menu.addMenu("Open recent")
         self._fill_recent_menu()
         review_menu.addAction(self._log_dock.toggleViewAction())
+        review_menu.addAction(self._classes_dock.toggleViewAction())
         tools_menu = self.menuBar().addMenu("&Tools")
         self.rank_action = tools_menu.addAction("Rank images by image score")
         self.rank_action.setToolTip("Score every image in the background, then sort by score")
@@ -211,13 +237,24 @@ class MainWindow(QMainWindow):
         self._canvas = canvas
         canvas.setFocus()
 
-    def set_classes(self, names: list[str]) -> None:
-        """Offer these class names, keeping the current one if it is still there."""
-        _refill(self.class_combo, names)
+    def set_classes(self, counts: dict[str, int], current: str | None) -> None:
+        """Offer the project's classes (name → box count, in order); ``current`` (else the
+        one chosen before, else the first) becomes the class of new boxes."""
+        names = list(counts)
+        known = [name for name in (current, self._class) if name in names]
+        chosen = known[0] if known else names[0] if names else ""
+        with QSignalBlocker(self.class_combo):
+            self.class_combo.clear()
+            self.class_combo.addItems(names)
+            self.class_combo.setCurrentIndex(names.index(chosen) if chosen else -1)
+            self.class_combo.setEditText(chosen)
+        self._class = chosen
+        self.classes_panel.set_classes(counts, chosen or None)
 
     def current_class(self) -> str:
-        """The class in the class box (chosen or typed), for new boxes."""
-        return self.class_combo.currentText().strip()
+        """The class chosen for new boxes ("" when none): picked, or typed and confirmed
+        with Return; text typed but not confirmed is not a class."""
+        return self._class
 
     def set_heatmap_methods(self, methods: list[str]) -> None:
         """Offer these map types in the map selector, keeping the current one if it is
@@ -229,28 +266,79 @@ class MainWindow(QMainWindow):
         return self.method_combo.currentText()
 
     def _choose_class(self, index: int) -> None:
-        if index < self.class_combo.count():
-            self.class_combo.setCurrentIndex(index)
-            self.class_chosen.emit(self.class_combo.itemText(index))
-            self._canvas.setFocus()
+        """Choose the ``index``-th class (digit keys, the drop-down)."""
+        if 0 <= index < self.class_combo.count():
+            self._choose_named_class(self.class_combo.itemText(index))
+
+    def _picked_from_list(self, index: int) -> None:
+        """The drop-down's choice; not the one an editable combo box reports by itself
+        when it loses the focus with a known name typed in it."""
+        if not self._committing:
+            self._choose_class(index)
+
+    def _choose_named_class(self, name: str) -> None:
+        """Choose a class of the list (the application may add a new one and call
+        :meth:`set_classes`), then give the keys back to the canvas."""
+        if self.class_combo.findText(name, Qt.MatchFlag.MatchExactly) >= 0:
+            self._class = name
+            self._revert_class_field()
+        self.class_chosen.emit(name)
+        self._give_keys_back()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """In the class box, Return confirms the typed class instead of accepting a box."""
-        if isinstance(event, QKeyEvent) and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        """In the class field, Return confirms the typed name and Escape cancels it; both
+        give the keys back to the canvas. Leaving the field any other way drops what was
+        typed, so a half-typed name never becomes a class."""
+        keys = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape)
+        if isinstance(event, QKeyEvent) and event.key() in keys:
             if event.type() == QEvent.Type.ShortcutOverride:
-                event.accept()
-            elif event.type() == QEvent.Type.KeyPress:
-                self._on_class_typed()
+                event.accept()  # the window's Return (accept) does not fire here
                 return True
+            if event.type() == QEvent.Type.KeyPress:
+                if event.key() == Qt.Key.Key_Escape:
+                    self._revert_class_field()
+                    self._give_keys_back()
+                else:
+                    self._on_class_typed()
+                return True
+        if event.type() == QEvent.Type.FocusIn:  # typing replaces the name shown
+            QTimer.singleShot(0, self.class_combo.lineEdit().selectAll)
+        if event.type() == QEvent.Type.FocusOut:
+            self._revert_class_field()
         return super().eventFilter(watched, event)
 
-    def _on_class_typed(self) -> None:
-        name = self.current_class()
-        if (index := self.class_combo.findText(name, Qt.MatchFlag.MatchFixedString)) >= 0:
-            self._choose_class(index)
-        elif name:
-            self.class_chosen.emit(name)
+    def _give_keys_back(self) -> None:
+        """Focus the canvas, ignoring the choice the class field reports as it loses focus."""
+        self._committing = True
+        try:
             self._canvas.setFocus()
+        finally:
+            self._committing = False
+
+    def _revert_class_field(self) -> None:
+        with QSignalBlocker(self.class_combo):
+            self.class_combo.setEditText(self._class)
+
+    def _on_class_typed(self) -> None:
+        name = self.class_combo.currentText().strip()
+        found = self.class_combo.findText(name, Qt.MatchFlag.MatchFixedString)
+        if found >= 0:
+            name = self.class_combo.itemText(found)  # "Raccoon" picks "raccoon"
+        if name:
+            self._choose_named_class(name)
+        self._revert_class_field()
+        self._give_keys_back()
+
+    def confirm(self, title: str, question: str) -> bool:
+        """Ask a yes/no question; True for yes (No is the default)."""
+        answer = QMessageBox.question(
+            self,
+            title,
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def select_image(self, image_id: int) -> None:
         """Select and scroll to an image in the list without emitting ``image_activated``."""
@@ -286,6 +374,13 @@ class MainWindow(QMainWindow):
     def _choose_folder(self) -> None:
         if path := QFileDialog.getExistingDirectory(self, "Open a folder of images"):
             self.open_folder_requested.emit(path)
+
+    def _choose_classes_file(self) -> None:
+        path = QFileDialog.getOpenFileName(
+            self, "Import a classes file (one name a line)", "", "Text files (*.txt);;All (*)"
+        )[0]
+        if path:
+            self.classes_file_chosen.emit(path)
 
     def _choose_project(self) -> None:
         if path := QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.db)")[0]:
