@@ -190,8 +190,8 @@ def old_project(folder) -> Project:
     engine.dispose()
     rows = [
         "INSERT INTO setting VALUES ('root', '{root}')",
-        "INSERT INTO image (id, path, status, added_at) VALUES (1, 'a.jpg', 'in_review', '2026-01-01')",
-        "INSERT INTO image (id, path, status, added_at) VALUES (2, 'b.jpg', 'proposed', '2026-01-01')",
+        "INSERT INTO image (id, path, status, added_at) VALUES "
+        "(1, 'a.jpg', 'in_review', '2026-01-01'), (2, 'b.jpg', 'proposed', '2026-01-01')",
         "INSERT INTO label_class (id, name) VALUES (1, 'Arctic fox'), (2, 'raccoon'), "
         "(3, 'timber wolf'), (4, 'toy terrier'), (5, 'typed but unused'), (6, 'tabby')",
     ]

@@ -117,9 +117,7 @@ def add(s: Session, image_id: int, specs: Sequence[Mapping[str, Any]]) -> list[i
     return [box.id for box, _ in new]
 
 
-def review(
-    s: Session, box_id: int, state: str, action: str, class_name: str | None = None
-) -> None:
+def review(s: Session, box_id: int, state: str, action: str, class_name: str | None = None) -> None:
     """Accept or reject a box; a human has then checked it (``verified``). Accepting an
     ``edited`` box keeps it ``edited``, which counts as accepted. ``class_name`` gives the
     box that class first (a proposal that has none needs one to be accepted)."""
