@@ -1,74 +1,236 @@
-"""Writing a project's accepted boxes to Pascal VOC, YOLO or COCO."""
+"""Writing a project's reviewed boxes to Pascal VOC, YOLO or COCO.
+
+Which images: an image is *reviewed* when its status is ``done``. By default only reviewed
+images are exported; those without accepted boxes are written as images with no objects
+(negatives). With ``include_unreviewed`` the images not yet done that have accepted or
+edited boxes are added, with those boxes only. An image that is not reviewed is never
+written as an image with no objects (a model trained on it would learn that its objects
+are background), and an ``unreadable`` image is never written.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.formats.coco import export_coco
-from core.formats.records import BoxRecord, ImageRecord
-from core.formats.voc_export import export_voc
+from core.formats.records import BoxRecord, ExportReport, ImageMode, ImageRecord, clip_box
+from core.formats.voc_beside import export_voc_beside
+from core.formats.voc_export import VocExportReport, export_voc
 from core.formats.yolo import export_yolo
 from core.images import ImageLoadError, image_size
 from core.store.project import Project
+from core.store.rows import ImageRow
 
 FORMATS = ("voc", "yolo", "coco")
+#: Where VOC files go: a VOCdevkit folder, or one XML beside each image (as LabelImg).
+VOC_LAYOUTS = ("devkit", "beside")
 #: Box states that an export writes: what a person accepted, as is or edited.
 EXPORTED_STATES = ("accepted", "edited")
+#: Reasons an image is left out, as :attr:`ExportSummary.skipped` names them, in that order.
+NOT_REVIEWED = "not reviewed"
+NO_ACCEPTED_BOXES = "not reviewed, without accepted boxes"
+UNREADABLE = "unreadable"
 
 
-def project_records(project: Project, problems: list[str] | None = None) -> Iterator[ImageRecord]:
-    """One record per image of the project, by path, with its accepted and edited boxes.
+class ExportCancelled(Exception):
+    """The ``cancelled`` callback stopped an export between two images; every file it had
+    written is complete (files are replaced atomically), none is half-written."""
 
-    Sizes not yet known are read from the image headers and stored; an image whose file
-    cannot be read is left out with a line in ``problems``.
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What one export wrote and left out.
+
+    Attributes:
+        images: images written (annotation files, or images in the COCO file).
+        boxes: boxes of the written images per class name, in the project's class order.
+        skipped: images left out per reason (:data:`NOT_REVIEWED`, :data:`NO_ACCEPTED_BOXES`,
+            :data:`UNREADABLE`); only reasons that occurred.
+        problems: one line per image file that could not be read (counted as unreadable).
+        warnings: the format's lines: boxes clipped or left out, files missing or clashing.
+        split: ``(train, val)`` image counts of a VOCdevkit export, else None.
     """
-    for row in project.images(order_by="path"):
-        width, height = row.width, row.height
-        if width is None or height is None:
-            try:
-                width, height = image_size(project.root / row.path)
-            except ImageLoadError as exc:
-                if problems is not None:
-                    problems.append(str(exc))
-                continue
-            project.set_image_size(row.id, width, height)
-        boxes = tuple(
-            BoxRecord(
-                class_name=b.class_name,
-                box=b.box,
-                difficult=b.difficult,
-                truncated=b.truncated,
-                occluded=b.occluded,
-                pose=b.pose,
-                verified=b.verified,
-            )
-            for b in project.boxes(row.id, states=EXPORTED_STATES)
+
+    images: int
+    boxes: dict[str, int]
+    skipped: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    split: tuple[int, int] | None = None
+
+    def skipped_lines(self) -> list[str]:
+        """``["172 not reviewed", "1 unreadable"]``: one line per reason."""
+        return [f"{n} {reason}" for reason, n in self.skipped.items()]
+
+
+def _record(project: Project, row: ImageRow, problems: list[str]) -> ImageRecord | None:
+    """The image with its accepted and edited boxes; a size not yet known is read from the
+    file's header and stored. None (and a line in ``problems``) when the file cannot be read."""
+    width, height = row.width, row.height
+    if width is None or height is None:
+        try:
+            width, height = image_size(project.root / row.path)
+        except ImageLoadError as exc:
+            problems.append(str(exc))
+            return None
+        project.set_image_size(row.id, width, height)
+    boxes = tuple(
+        BoxRecord(
+            class_name=b.class_name,
+            box=b.box,
+            difficult=b.difficult,
+            truncated=b.truncated,
+            occluded=b.occluded,
+            pose=b.pose,
+            verified=b.verified,
         )
-        yield ImageRecord(path=row.path, width=width, height=height, boxes=boxes)
+        for b in project.boxes(row.id, states=EXPORTED_STATES)
+    )
+    return ImageRecord(path=row.path, width=width, height=height, boxes=boxes)
+
+
+def _records(
+    project: Project,
+    candidates: list[ImageRow],
+    step: Callable[[], None],
+    skipped: Counter[str],
+    problems: list[str],
+) -> tuple[list[ImageRecord], set[str]]:
+    """The records to write, and the paths of the reviewed ones; images left out are
+    counted in ``skipped``. An image not done keeps only its boxes that overlap it, and is
+    left out without any."""
+    records: list[ImageRecord] = []
+    reviewed: set[str] = set()
+    for row in candidates:
+        step()
+        record = _record(project, row, problems)
+        if record is not None and row.status != "done":
+            w, h = record.width, record.height
+            record = replace(record, boxes=tuple(b for b in record.boxes if clip_box(b.box, w, h)))
+        if record is None or not (record.boxes or row.status == "done"):
+            skipped[UNREADABLE if record is None else NO_ACCEPTED_BOXES] += 1
+            step()  # the write step this image will not take
+            continue
+        records.append(record)
+        if row.status == "done":
+            reviewed.add(record.path)
+    return records, reviewed
+
+
+def _write(
+    project: Project,
+    records: list[ImageRecord],
+    reviewed: set[str],
+    fmt: str,
+    out: Path | None,
+    voc_layout: str,
+    images: ImageMode,
+    split: tuple[float, int],
+    step: Callable[[], None],
+) -> ExportReport:
+    """Hand ``records`` to the format's writer; ``reviewed`` are the paths of done images,
+    ``split`` the VOCdevkit ``(val_fraction, seed)``."""
+
+    def is_reviewed(record: ImageRecord) -> bool:
+        return record.path in reviewed
+
+    if fmt == "voc" and voc_layout == "beside":
+        if images != "none":
+            raise ValueError("the images are already beside their XML files; do not copy them")
+        return export_voc_beside(records, project.root, verified=is_reviewed, step=step)
+    if out is None:
+        raise ValueError(f"a {fmt} export needs an output folder")
+    if fmt == "voc":
+        val_fraction, seed = split
+        return export_voc(
+            records,
+            out,
+            project.root,
+            val_fraction=val_fraction,
+            seed=seed,
+            images=images,
+            verified=is_reviewed,
+            step=step,
+        )
+    if fmt == "yolo":
+        return export_yolo(records, out, project.classes(), project.root, images, step)
+    out.mkdir(parents=True, exist_ok=True)
+    return export_coco(records, out / "annotations.json", project.classes(), step=step)
 
 
 def export_project(
     project: Project,
     fmt: str,
-    out: str | Path,
-    images: str = "none",
+    out: str | Path | None,
+    images: ImageMode = "none",
     val_fraction: float = 0.2,
     seed: int = 0,
-    problems: list[str] | None = None,
-):
-    """Export ``project`` as ``fmt`` (voc, yolo or coco) into ``out``; returns the
-    format's report. COCO writes ``out/annotations.json``."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    out = Path(out)
-    records = list(project_records(project, problems))
-    classes = project.classes()
-    if fmt == "voc":
-        return export_voc(
-            records, out, project.root, val_fraction=val_fraction, seed=seed, images=images
-        )
-    if fmt == "yolo":
-        return export_yolo(records, out, classes, project.root, images=images)
-    out.mkdir(parents=True, exist_ok=True)
-    return export_coco(records, out / "annotations.json", classes)
+    *,
+    voc_layout: str = "devkit",
+    include_unreviewed: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ExportSummary:
+    """Export the images chosen as the module docstring says, as ``fmt`` into ``out``.
+
+    Args:
+        project: the open project.
+        fmt: ``voc``, ``yolo`` or ``coco`` (``out/annotations.json``).
+        out: the output folder, created if needed; not used (may be None) for VOC beside.
+        images: ``none``, ``link`` or ``copy`` the image files into ``out`` (not for beside).
+        val_fraction, seed: the VOCdevkit train/val split.
+        voc_layout: ``devkit`` or ``beside`` (see :data:`VOC_LAYOUTS`).
+        include_unreviewed: also export images not done that have accepted boxes.
+        progress: called with ``(done, total)`` steps: each candidate image is one step
+            when read from the store and one when written.
+        cancelled: checked before each step; when it returns True the export stops.
+
+    Raises:
+        ExportCancelled: ``cancelled`` returned True.
+        ValueError: unknown format or layout, no ``out`` where one is needed, bad options.
+        OSError: a file cannot be written.
+    """
+    if fmt not in FORMATS or voc_layout not in VOC_LAYOUTS:
+        raise ValueError(f"unknown format {fmt!r} or VOC layout {voc_layout!r}")
+    skipped: Counter[str] = Counter()
+    candidates = []
+    for row in project.images(order_by="path"):
+        if row.status == "unreadable":
+            skipped[UNREADABLE] += 1
+        elif row.status == "done" or (include_unreviewed and row.box_count > 0):
+            candidates.append(row)
+        else:
+            skipped[NO_ACCEPTED_BOXES if include_unreviewed else NOT_REVIEWED] += 1
+    done, total = 0, 2 * len(candidates)
+
+    def step() -> None:
+        nonlocal done
+        if cancelled is not None and cancelled():
+            raise ExportCancelled("export cancelled")
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    problems: list[str] = []
+    records, reviewed = _records(project, candidates, step, skipped, problems)
+    out = None if out is None else Path(out)
+    report = _write(
+        project, records, reviewed, fmt, out, voc_layout, images, (val_fraction, seed), step
+    )
+    if progress is not None:
+        progress(total, total)
+    order = {name: i for i, name in enumerate(project.classes())}
+    counts = Counter(b.class_name for r in records for b in r.boxes)
+    by_class = sorted(counts.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
+    reasons = (NOT_REVIEWED, NO_ACCEPTED_BOXES, UNREADABLE)
+    return ExportSummary(
+        images=report.images,
+        boxes=dict(by_class),
+        skipped={reason: skipped[reason] for reason in reasons if skipped[reason]},
+        problems=problems,
+        warnings=report.warnings,
+        split=(report.train, report.val) if isinstance(report, VocExportReport) else None,
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.backbones import BACKBONES, DEFAULT_BACKBONE, WeightsNotFoundError
 from core.device import keep_freed_memory
-from core.exporter import FORMATS
+from core.exporter import FORMATS, VOC_LAYOUTS
 from core.formats.voc import AnnotationError
 from core.image_score_runner import ORDERS
 from core.images import ImageLoadError
@@ -141,14 +141,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser(
         "export",
-        help="write a project's accepted boxes as Pascal VOC, YOLO or COCO",
+        help="write a project's reviewed boxes as Pascal VOC, YOLO or COCO",
         description="VOC: VOCdevkit layout (Annotations/, ImageSets/Main/, JPEGImages/ "
-        "with --copy-images or --link-images). YOLO: labels/ and classes.txt. COCO: "
-        "annotations.json. Every image is exported, also those without boxes.",
+        "with --copy-images or --link-images), or with --voc-layout beside one XML beside "
+        "each image as LabelImg writes it. YOLO: labels/ and classes.txt. COCO: "
+        "annotations.json. Only reviewed (done) images are exported, those without boxes "
+        "as images with no objects; unreadable images never.",
     )
     exp.add_argument("--project", type=Path, required=True, help="project database or folder")
     exp.add_argument("--format", choices=FORMATS, required=True)
-    exp.add_argument("--out", type=Path, required=True, help="output folder")
+    exp.add_argument("--out", type=Path, help="output folder (not for --voc-layout beside)")
+    exp.add_argument(
+        "--voc-layout",
+        choices=VOC_LAYOUTS,
+        default="devkit",
+        help="devkit: a VOCdevkit folder in --out (default); beside: <stem>.xml next to each image",
+    )
+    exp.add_argument(
+        "--include-unreviewed",
+        action="store_true",
+        help="also export images not yet reviewed that have accepted boxes (those boxes "
+        "only); an image is never exported as empty unless it was reviewed",
+    )
     mode = exp.add_mutually_exclusive_group()
     mode.add_argument("--copy-images", action="store_true", help="copy the images too")
     mode.add_argument("--link-images", action="store_true", help="symlink the images")

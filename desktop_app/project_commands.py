@@ -110,22 +110,33 @@ def run_export(args: argparse.Namespace) -> int:
     db = _project_path(args.project)
     if not db.is_file():
         raise CliError(f"{db}: no such project database")
+    beside = args.format == "voc" and args.voc_layout == "beside"
+    if beside and args.out is not None:
+        raise CliError("--voc-layout beside writes next to the images; leave out --out")
+    if not beside and args.out is None:
+        raise CliError(f"a {args.format} export needs --out")
     images = "copy" if args.copy_images else "link" if args.link_images else "none"
-    problems: list[str] = []
-    project = Project.open(db)
-    try:
-        report = export_project(
-            project, args.format, args.out, images, args.val_fraction, args.seed, problems
+    with Project.open(db) as project:
+        summary = export_project(
+            project,
+            args.format,
+            args.out,
+            images,
+            args.val_fraction,
+            args.seed,
+            voc_layout=args.voc_layout,
+            include_unreviewed=args.include_unreviewed,
         )
-    finally:
-        project.close()
-    for line in problems:
+        where = f"beside the images in {project.root}" if beside else f"in {args.out}"
+    for line in summary.problems:
         print(f"salibox: skipped {line}", file=sys.stderr)
-    for line in report.warnings:
+    for line in summary.warnings:
         print(f"salibox: {line}", file=sys.stderr)
-    split = f", {report.train} train / {report.val} val" if args.format == "voc" else ""
+    boxes = ", ".join(f"{name} {n}" for name, n in summary.boxes.items())
+    split = f"; {summary.split[0]} train / {summary.split[1]} val" if summary.split else ""
+    skipped = "; skipped " + ", ".join(summary.skipped_lines()) if summary.skipped else ""
     print(
-        f"{args.format} export in {args.out}: {report.images} images, {report.objects} boxes, "
-        f"{report.classes} classes{split}"
+        f"{args.format} export {where}: {summary.images} images, "
+        f"{sum(summary.boxes.values())} boxes ({boxes or 'none'}){split}{skipped}"
     )
     return 0

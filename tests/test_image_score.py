@@ -193,8 +193,11 @@ def test_score_command_stores_scores_and_unverified_pseudo_labels(tmp_path, caps
         assert len(boxes) == 2 and not any(b.verified for b in boxes)
         assert all(b.origin == "proposal" for b in boxes)
     out = tmp_path / "voc"
-    assert main(["export", "--project", str(folder), "--format", "voc", "--out", str(out)]) == 0
-    for xml in (out / "Annotations").glob("*.xml"):
+    argv = ["export", "--project", str(folder), "--format", "voc", "--out", str(out)]
+    assert main([*argv, "--include-unreviewed"]) == 0  # pseudo-labels are not reviewed
+    xml_files = list((out / "Annotations").glob("*.xml"))
+    assert len(xml_files) == 2
+    for xml in xml_files:
         assert not read_voc(xml).verified
 
 

@@ -29,6 +29,14 @@ def save_image(path: Path, w: int, h: int) -> None:
     Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
 
 
+def review_all(folder: Path) -> None:
+    """Mark every image of the folder's project as reviewed, so an export writes them all
+    (those without boxes as images with no objects)."""
+    with Project.open(Project.default_db_path(folder)) as project:
+        for row in project.images():
+            project.set_status(row.id, "done")
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     """Images in subfolders, VOC beside some, one broken XML, one size-0 XML, one box
@@ -81,10 +89,11 @@ def test_import_registers_images_and_boxes_once(folder, capsys):
 
 def test_export_voc_round_trips_to_the_pixel(folder, tmp_path, capsys):
     assert main(["import", "--images", str(folder)]) == 0
+    review_all(folder)
     out = tmp_path / "voc out"
     assert main(["export", "--project", str(folder), "--format", "voc", "--out", str(out)]) == 0
     xml_files = sorted((out / "Annotations").glob("*.xml"))
-    assert len(xml_files) == 5  # every image, also the ones without boxes
+    assert len(xml_files) == 5  # every reviewed image, also the ones without boxes
     boxes = {f.stem: [o.box for o in read_voc(f).objects] for f in xml_files}
     assert sorted(map(tuple, boxes.values()), key=len) == sorted(
         [(), (), ((10.0, 5.0, 40.0, 30.0),), ((0.0, 0.0, 50.0, 40.0),), ((4.0, 4.0, 30.0, 20.0),)],
@@ -134,6 +143,7 @@ def test_export_voc_round_trips_to_the_pixel(folder, tmp_path, capsys):
 
 def test_export_yolo_and_coco(folder, tmp_path):
     assert main(["import", "--images", str(folder)]) == 0
+    review_all(folder)
     yolo, coco = tmp_path / "yolo", tmp_path / "coco"
     assert main(["export", "--project", str(folder), "--format", "yolo", "--out", str(yolo)]) == 0
     assert main(["export", "--project", str(folder), "--format", "coco", "--out", str(coco)]) == 0
@@ -187,6 +197,7 @@ def test_untouched_shared_sets_export_their_original_coordinates(images, annotat
 
 def test_coco_export_imports_into_a_new_project(folder, tmp_path, capsys):
     assert main(["import", "--images", str(folder)]) == 0
+    review_all(folder)
     coco = tmp_path / "coco"
     assert main(["export", "--project", str(folder), "--format", "coco", "--out", str(coco)]) == 0
     second = tmp_path / "from coco.db"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,12 @@ class CocoError(ValueError):
     """A COCO file could not be used; the message says which file and why."""
 
 
-def export_coco(records: Iterable[ImageRecord], out_path: Path, classes: list[str]) -> ExportReport:
+def export_coco(
+    records: Iterable[ImageRecord],
+    out_path: Path,
+    classes: list[str],
+    step: Callable[[], None] | None = None,
+) -> ExportReport:
     """Write ``records`` as one COCO JSON file at ``out_path``, atomically, in UTF-8.
 
     Args:
@@ -50,6 +55,8 @@ def export_coco(records: Iterable[ImageRecord], out_path: Path, classes: list[st
         out_path: the file to write; its folder must exist.
         classes: the categories in id order (id = index + 1); boxes of other classes are
             left out.
+        step: called before each image is added to the document; it may raise to stop the
+            export, which then writes nothing.
 
     Returns:
         Counts (``objects`` = annotations written) and warnings for boxes clipped to their
@@ -64,6 +71,8 @@ def export_coco(records: Iterable[ImageRecord], out_path: Path, classes: list[st
     report = ExportReport(classes=len(classes), files_written=1)
     images, annotations = [], []
     for image_id, record in enumerate(records, 1):
+        if step is not None:
+            step()
         images.append(
             {
                 "id": image_id,

@@ -95,6 +95,7 @@ def export_voc(
     seed: int = 0,
     images: ImageMode = "none",
     verified: Callable[[ImageRecord], bool] | None = None,
+    step: Callable[[], None] | None = None,
 ) -> VocExportReport:
     """Write every record as a VOC dataset under ``out_dir`` (layout in the module docstring).
 
@@ -108,6 +109,8 @@ def export_voc(
             refuses links) or ``"copy"``.
         verified: whether a person reviewed an image; without it an image counts as
             reviewed when it has boxes. Files with a pseudo-label are never ``verified="yes"``.
+        step: called before each image is written; it may raise to stop the export, which
+            leaves the files written so far complete and the ``ImageSets`` lists as they were.
 
     Returns:
         Counts and warnings (missing image files, copies made instead of links, classes
@@ -137,6 +140,8 @@ def export_voc(
         folder.mkdir(parents=True, exist_ok=True)
     placements = []
     for image_id, record in by_id.items():
+        if step is not None:
+            step()
         file_name = image_id + PurePosixPath(record.path).suffix
         xml_path = annotations / f"{image_id}.xml"
         image_path = f"JPEGImages/{file_name}"

@@ -13,7 +13,7 @@ empty label file. Files already in ``out_dir`` are overwritten, others left alon
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 from core.formats.records import (
@@ -57,6 +57,7 @@ def export_yolo(
     classes: list[str],
     images_root: Path,
     images: ImageMode = "none",
+    step: Callable[[], None] | None = None,
 ) -> ExportReport:
     """Write ``records`` as a YOLO dataset under ``out_dir`` (layout in the module docstring).
 
@@ -67,6 +68,8 @@ def export_yolo(
         images_root: the folder the records' paths are relative to.
         images: ``"none"``, ``"link"`` (symbolic links, copies where the file system
             refuses links) or ``"copy"``.
+        step: called before each image is written; it may raise to stop the export, which
+            leaves the files written so far complete.
 
     Returns:
         Counts (``images`` = label files written, ``objects`` = label lines) and warnings:
@@ -86,6 +89,8 @@ def export_yolo(
     taken: dict[str, str] = {}
     placements = []
     for record in sorted(records, key=lambda r: r.path):
+        if step is not None:
+            step()
         label = PurePosixPath(record.path).with_suffix(".txt").as_posix()
         if label.casefold() in taken:
             report.warnings.append(
