@@ -131,6 +131,16 @@ class BoxEdits:
         selected = self.canvas.selected_id()
         self._review([selected] if selected is not None else [], self.project.reject_box, "reject")
 
+    def start_drawing(self) -> None:
+        """W: draw a box of the current class (refused, with a message, without one or on
+        an image that cannot be decoded)."""
+        if not self._editable():
+            return
+        if self.current_class() is None:
+            self.window.statusBar().showMessage(NO_CLASS, 6000)
+            return
+        self.canvas.start_drawing()
+
     def add_drawn_box(self, box: tuple[float, float, float, float]) -> None:
         image_id = self.current_id()
         if image_id is None or not self._editable():
@@ -167,7 +177,8 @@ class BoxEdits:
 
     def set_class(self, name: str) -> None:
         """Make ``name`` the current class (a new name becomes a class of the project, if
-        valid) and give it to the selected box."""
+        valid) and give it to the selected box if that has a class (a proposal without
+        one shows the current class, which it takes when accepted)."""
         try:
             self.project.ensure_class(name)
         except ValueError as exc:  # InvalidClassNameError: one message, no class
@@ -177,7 +188,10 @@ class BoxEdits:
         self.refresh_classes(name.strip())
         selected = self.canvas.selected_id()
         before = self._box(selected) if selected is not None else None
-        if before is None or before.class_name == name.strip() or self.unreadable is not None:
+        # A proposal without a class shows the current class already: it takes it when
+        # accepted, so choosing a class saves nothing on it.
+        unchanged = before is None or before.class_name in (None, name.strip())
+        if unchanged or self.unreadable is not None:
             self.refresh_current()
             return
         self.project.edit_box(before.id, class_name=name)

@@ -155,7 +155,7 @@ class Controller(QObject, BoxEdits):
             (w.image_activated, self.show_image_id),
             (w.accept_requested, self.accept),
             (w.reject_requested, self.reject),
-            (w.draw_requested, c.start_drawing),
+            (w.draw_requested, self.start_drawing),
             (w.undo_requested, self.undo_stack.undo),
             (w.redo_requested, self.undo_stack.redo),
             (w.class_chosen, self.set_class),
@@ -322,7 +322,9 @@ class Controller(QObject, BoxEdits):
             if row.status == "unreadable":  # mended on disk since
                 self.project.set_status(row.id, "new")
                 self.image_mended.emit(row.id)
+        self.canvas.select(None)
         self.refresh(row.id)
+        self.select_best_proposal()
         self._show_map(row)
         self.window.select_image(row.id)
         self._update_position()
@@ -355,11 +357,20 @@ class Controller(QObject, BoxEdits):
             self.canvas.select(selected)
         self._update_position()
 
+    def select_best_proposal(self) -> None:
+        """Select the shown image's best proposal still to review (proposals are stored
+        best first), so Space accepts it without a click."""
+        waiting = [b.id for b in self.canvas.boxes() if b.state == "proposed"]
+        if waiting:
+            self.canvas.select(min(waiting))
+
     def proposals_ready(self, image_id: int) -> None:
         """The worker stored proposals (and a map) for ``image_id``."""
         if self.project.closed:  # a signal queued before the session closed
             return
         self.refresh(image_id)
+        if image_id == self.current_id() and self.canvas.selected_id() is None:
+            self.select_best_proposal()
         if image_id == self.current_id() and self.map_type is None and self.unreadable is None:
             self.canvas.set_heatmap(self.saliency(image_id))
 

@@ -42,6 +42,7 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     assert session.settings().align_saliency
     qtbot.waitUntil(lambda: all_proposed(session), timeout=LONG)
     controller = session.controller
+    controller.set_class("blob")  # what typing "blob" and Return in the class field does
 
     for index in range(3):
         controller.show_index(index)
@@ -51,17 +52,17 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     qtbot.waitUntil(lambda: session.project.active_model_version() is not None, timeout=LONG)
 
     version = session.project.active_model_version()
-    assert version.classes == ("object",) and version.metrics["accepted_boxes"] == 3
+    assert version.classes == ("blob",) and version.metrics["accepted_boxes"] == 3
     assert "saliency_alignment" in version.metrics  # the settings reached the train job
     assert session.project.training_runs()[0].params["include_unverified"]
     qtbot.waitUntil(lambda: not controller.training_queued, timeout=LONG)
-    chosen = version.metrics["classes"]["object"]["choice"]
+    chosen = version.metrics["classes"]["blob"]["choice"]
     # The three unreviewed images are proposed again, by the user's class, with the model.
     qtbot.waitUntil(lambda: methods_of(session, "proposed") == {chosen}, timeout=LONG)
     unreviewed = session.project.images(status="proposed")
     assert len(unreviewed) == 3
     names = {b.class_name for r in unreviewed for b in session.project.boxes(r.id)}
-    assert names == {"object"}
+    assert names == {"blob"}  # the head names a user class, never an ImageNet one
     controller.show_index(3)
     controller.add_drawn_box(boxes[3])
     assert not controller.training_queued  # 1 new box since the version: not yet
