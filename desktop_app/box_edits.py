@@ -37,6 +37,7 @@ class BoxEdits:
     refresh: Callable[[int], None]
     refresh_classes: Callable[..., None]
     refresh_current: Callable[[], None]
+    show_class_counts: Callable[[], None]
     maybe_train: Callable[[], bool]
     unreadable: str | None  # why the shown image cannot be decoded, None when it can
 
@@ -76,6 +77,7 @@ class BoxEdits:
     def _changed(self, image_id: int) -> None:
         self._update_status(image_id)
         self.refresh(image_id)
+        self.show_class_counts()
         self.maybe_train()
 
     def _update_status(self, image_id: int) -> None:

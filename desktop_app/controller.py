@@ -228,6 +228,11 @@ class Controller(QObject, BoxEdits):
         self.window.image_list.set_filter_classes(list(counts))
         self.refresh_current()
 
+    def show_class_counts(self) -> None:
+        """Show how many labels each class has (after a box changed)."""
+        counts = self.project.class_counts()
+        self.window.classes_panel.set_classes(counts, self.window.current_class() or None)
+
     def refresh_current(self) -> None:
         """Redraw the shown image's boxes (a proposal's caption follows the current class)."""
         if (image_id := self.current_id()) is not None:

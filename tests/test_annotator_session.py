@@ -17,6 +17,7 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
+from ui.classes_panel import class_item_text
 from ui.image_list import status_label
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the photographs")
@@ -103,6 +104,11 @@ def screen_matches_database(session) -> None:
         assert view.class_name == (row.class_name if row.class_name is not None else current)
         assert view.tentative == (row.class_name is None)
     assert window.classes_panel.names() == project.classes()
+    panel = window.classes_panel.list
+    counts = project.class_counts()
+    assert [panel.item(i).text() for i in range(panel.count())] == [
+        class_item_text(i, name, count) for i, (name, count) in enumerate(counts.items())
+    ]
     combo = window.class_combo
     assert [combo.itemText(i) for i in range(combo.count())] == project.classes()
     model = window.image_model

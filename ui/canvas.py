@@ -8,6 +8,8 @@ The boxes and their handles live in ``ui.box_layer``, the heatmap in ``ui.heatma
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPixmap, QResizeEvent, QTransform, QWheelEvent
@@ -31,6 +33,7 @@ __all__ = [
     "Canvas",
 ]
 
+PLACEHOLDER_WIDTH = 60  # characters a line of placeholder text holds
 ZOOM_STEP = 1.25  # zoom factor per wheel notch
 ZOOM_LIMITS = (0.01, 64.0)
 _Z_RUBBER = 3
@@ -106,7 +109,8 @@ class Canvas(CanvasInput, QGraphicsView):
         self._layer.set_boxes([])
         self._heatmap.set_heat(None)
         self._size = None
-        self._placeholder.setText(text)
+        lines = [textwrap.fill(part, PLACEHOLDER_WIDTH, break_long_words=False) for part in text.splitlines()]
+        self._placeholder.setText("\n".join(lines))
         self._placeholder.show()
         rect = self._placeholder.boundingRect().adjusted(-20, -20, 20, 20)
         self.scene().setSceneRect(rect)
@@ -114,8 +118,11 @@ class Canvas(CanvasInput, QGraphicsView):
         self.centerOn(rect.center())
 
     def placeholder_text(self) -> str | None:
-        """The text shown instead of an image, or None while an image is shown."""
-        return self._placeholder.text() if self._placeholder.isVisible() else None
+        """The text shown instead of an image (its lines joined by spaces), or None while
+        an image is shown."""
+        if not self._placeholder.isVisible():
+            return None
+        return " ".join(self._placeholder.text().split())
 
     def set_boxes(self, boxes: list[BoxView]) -> None:
         """Replace the boxes; rejected ones are not shown. Keeps the selection if its id stays."""

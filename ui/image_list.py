@@ -166,7 +166,8 @@ class ImageListPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         # Fixed widths: ResizeToContents would read every row of a 100,000-image list.
-        for column, text in enumerate(("in review", "boxes", "-0.00"), start=1):
+        widest = max(STATUS_COLOURS, key=lambda status: len(status_label(status)))
+        for column, text in enumerate((status_label(widest), "boxes", "-0.00"), start=1):
             width = self.table.fontMetrics().horizontalAdvance(text) + 16
             header.resizeSection(column, width)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
