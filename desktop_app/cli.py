@@ -172,6 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_app_parser() -> argparse.ArgumentParser:
+    """The arguments of the desktop app: ``python main.py [FOLDER] [--classes FILE]``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Start the SaliBox desktop app (subcommands: see --help)."
+    )
+    parser.add_argument("target", nargs="?", help="a folder of images or a project file")
+    parser.add_argument(
+        "--classes",
+        type=Path,
+        metavar="FILE",
+        help="a classes file, one name a line (LabelImg's predefined_classes.txt, labelme's "
+        "--labels), whose classes the project gets",
+    )
+    return parser
+
+
 COMMANDS = ("propose", "evaluate", "import", "score", "export", "simulate")
 
 
@@ -180,10 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     subcommand; returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     keep_freed_memory()
-    if len(argv) <= 1 and not (argv and (argv[0] in COMMANDS or argv[0].startswith("-"))):
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        app_args = build_app_parser().parse_args(argv)
+        if app_args.classes is not None and not app_args.classes.is_file():
+            print(f"salibox: {app_args.classes}: no such classes file", file=sys.stderr)
+            return 2
         from desktop_app.app import run  # Qt is loaded only for the app
 
-        return run(argv[0] if argv else None)
+        return run(app_args.target, app_args.classes)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -169,6 +169,9 @@ def test_unknown_layer_is_refused():
 
 
 def test_score_command_stores_scores_and_unverified_pseudo_labels(tmp_path, capsys):
+    """Pseudo-labels take the user class that the labelled images of their predicted class
+    carry; an image whose group has no user class (coffee) gets none: a network's class
+    never becomes the annotator's."""
     from skimage import data
 
     from core.formats.voc import read_voc
@@ -177,28 +180,36 @@ def test_score_command_stores_scores_and_unverified_pseudo_labels(tmp_path, caps
 
     folder = tmp_path / "photos"
     folder.mkdir()
-    for name, img in [("cat.png", data.chelsea()), ("coffee.png", data.coffee())]:
-        Image.fromarray(img).save(folder / name)
+    cat = data.chelsea()
+    images = [("cat.png", cat), ("cat mirrored.png", cat[:, ::-1]), ("coffee.png", data.coffee())]
+    for name, img in images:
+        Image.fromarray(np.ascontiguousarray(img)).save(folder / name)
     assert main(["import", "--images", str(folder)]) == 0
+    with Project.open(Project.default_db_path(folder)) as project:
+        labelled = project.image_by_path("cat.png").id
+        project.add_box(labelled, "kitty", (100, 20, 350, 290))
+        project.set_status(labelled, "done")
     capsys.readouterr()
     argv = ["score", "--project", str(folder), "--json", "--pseudo-labels", "1.0"]
     assert main(argv) == 0
     figures = json.loads(capsys.readouterr().out)
-    assert figures["scored"] == 2 and figures["pseudo_labels_added"] == 2
+    assert figures["scored"] == 3 and figures["pseudo_labels_added"] == 1
     assert [q["path"] for q in figures["queue"]] != []
     with Project.open(Project.default_db_path(folder)) as project:
         rows = project.images()
         assert all(r.image_score is not None and r.confidence is not None for r in rows)
-        boxes = [b for r in rows for b in project.boxes(r.id)]
-        assert len(boxes) == 2 and not any(b.verified for b in boxes)
-        assert all(b.origin == "proposal" for b in boxes)
+        mirrored = project.boxes(project.image_by_path("cat mirrored.png").id)
+        assert [(b.class_name, b.origin, b.verified) for b in mirrored] == [
+            ("kitty", "proposal", False)
+        ]
+        assert project.boxes(project.image_by_path("coffee.png").id) == []
+        assert project.classes() == ["kitty"]
     out = tmp_path / "voc"
     argv = ["export", "--project", str(folder), "--format", "voc", "--out", str(out)]
     assert main([*argv, "--include-unreviewed"]) == 0  # pseudo-labels are not reviewed
-    xml_files = list((out / "Annotations").glob("*.xml"))
-    assert len(xml_files) == 2
-    for xml in xml_files:
-        assert not read_voc(xml).verified
+    xml_files = sorted((out / "Annotations").glob("*.xml"))
+    assert [x.name for x in xml_files] == ["cat.xml", "cat_mirrored.xml"]
+    assert [read_voc(x).verified for x in xml_files] == [True, False]
 
 
 def test_saved_bank_updates_only_relabelled_images_and_matches_a_fresh_run(tmp_path):
