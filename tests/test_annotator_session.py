@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 
+from core.formats.voc import read_voc
 from ui.classes_panel import class_item_text
+from ui.export_dialog import ExportDialog
 from ui.image_list import status_label
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the photographs")
@@ -138,7 +140,13 @@ def wait_for_proposals(qtbot, session, image_id: int) -> None:
     )
 
 
-def test_an_annotator_session_saves_exactly_what_the_screen_shows(qtbot, session, photos):
+def summary_box() -> QMessageBox | None:
+    """The export's summary, once it is shown."""
+    boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+    return next((b for b in boxes if b.isVisible() and "Exported" in b.text()), None)
+
+
+def test_an_annotator_session_saves_exactly_what_the_screen_shows(qtbot, session, photos, tmp_path):
     window, canvas = session.window, session.canvas
     session.qtbot = qtbot  # for screen_matches_database
     window.resize(1200, 800)
@@ -210,7 +218,40 @@ def test_an_annotator_session_saves_exactly_what_the_screen_shows(qtbot, session
     assert project.image(truncated).status == "unreadable"
     screen_matches_database(session)
 
-    # 7. Close and reopen the project: the same screen from the database.
+    # 7. Export Pascal VOC from the menu (Ctrl+E): the reviewed images only, as saved.
+    out = tmp_path / "exported"
+    filled: list[bool] = []
+
+    def fill_in_the_dialog() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, ExportDialog)
+        assert dialog.format_box.currentText().startswith("Pascal VOC — VOCdevkit")
+        assert dialog.reviewed_only.isChecked()
+        qtbot.mouseClick(dialog.folder_edit, Qt.MouseButton.LeftButton)
+        qtbot.keyClicks(dialog.folder_edit, str(out))
+        ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+        filled.append(True)
+
+    QTimer.singleShot(300, fill_in_the_dialog)
+    key(qtbot, session, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert filled == [True]
+    qtbot.waitUntil(lambda: summary_box() is not None, timeout=60_000)
+    summary = summary_box()
+    done = project.images(status="done")
+    assert f"Exported {len(done)} images" in summary.text()
+    assert "not reviewed" in summary.text() and "unreadable" in summary.text()
+    summary.close()
+    written = sorted(p.stem for p in (out / "Annotations").glob("*.xml"))
+    assert written == sorted(Path(r.path).stem.replace(" ", "_") for r in done)
+    for row in done:
+        xml = read_voc(out / "Annotations" / f"{Path(row.path).stem.replace(' ', '_')}.xml")
+        labels = [b for b in project.boxes(row.id) if b.state in ("accepted", "edited")]
+        assert [o.name for o in xml.objects] == [b.class_name for b in labels]
+        for obj, box in zip(xml.objects, labels, strict=True):  # VOC's integer pixels
+            assert obj.box == tuple(float(round(v)) for v in box.box)
+
+    # 8. Close and reopen the project: the same screen from the database.
     db = project.db_path
     session.close()
     assert session.open(str(db))
