@@ -3,7 +3,9 @@ class calls (rename, merge, delete, reorder) and the migration that mends old pr
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -15,6 +17,8 @@ from core.store.database import make_engine
 from core.store.migrate import alembic_config
 from core.store.models import STATES
 from tests.store_helpers import image_id
+
+DATA = Path(__file__).parent / "data"
 
 
 def proposal(project, image, hint="Arctic fox", box=(1, 1, 9, 9)) -> int:
@@ -250,3 +254,29 @@ def test_opening_an_old_project_removes_network_classes_and_keeps_labels(folder)
         assert second[9].class_name == "raccoon"
         assert project.add_box(1, "raccoon", (2, 2, 5, 5)) == 13  # ids stay unused
     assert len(list(db.parent.glob("project.db.backup-0001-*"))) == 1
+
+
+def test_a_project_written_by_the_previous_version_is_mended(tmp_path):
+    """``tests/data/project-0001-raccoon-session.db`` was written by SaliBox at schema
+    revision 0001 (``tests/data/make_project_0001.py`` says how)."""
+    db = tmp_path / "project.db"
+    shutil.copy(DATA / "project-0001-raccoon-session.db", db)
+    with Project.open(db) as project:
+        # "Arctic fox", "toy terrier", "kit fox" came from the network and no label uses
+        # them; "timber wolf" stays because an edited (accepted) box still has it.
+        assert project.classes() == ["timber wolf", "raccoon"]
+        first, second, third = (project.image_by_path(f"raccoon-{i}.jpg") for i in (1, 2, 3))
+        assert [(b.class_name, b.state) for b in project.boxes(first.id)] == [
+            ("raccoon", "edited")  # the old app relabelled, then accepted
+        ]
+        assert [(b.class_name, b.state) for b in project.boxes(second.id)] == [
+            ("timber wolf", "edited"),
+            ("timber wolf", "rejected"),
+        ]
+        rows = project.boxes(third.id)
+        assert [(b.class_name, b.hint, b.state) for b in rows] == [
+            (None, "kit fox", "proposed"),
+            ("raccoon", None, "accepted"),
+        ]
+        assert project.add_box(third.id, "raccoon", (3, 3, 9, 9)) > 7  # ids stay unused
+    assert len(list(tmp_path.glob("project.db.backup-0001-*"))) == 1
