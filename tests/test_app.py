@@ -254,3 +254,33 @@ def test_status_bar_shows_the_latest_running_job_and_cancel_targets_it(app):
     controller.job_progress("Proposing boxes", 0, 0)
     assert controller.shown_job() is None
     assert not window.job_label.isVisibleTo(window)
+
+
+def test_an_unreadable_image_refuses_edits_until_the_file_is_mended(qtbot, app, project):
+    window, canvas, controller = app
+    broken = project.root / "d broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    project.register_images(["d broken.png"])
+    image = project.image_by_path("d broken.png").id
+    controller.reload_list()
+    mended: list[int] = []
+    controller.image_mended.connect(mended.append)
+
+    controller.show_image_id(image)
+    assert "d broken.png" in canvas.placeholder_text()
+    assert canvas.image_item.pixmap().isNull()  # not the previous image
+    assert project.image(image).status == "unreadable"
+    assert "d broken.png" in window.error_log.toPlainText()
+    qtbot.keyClick(window, Qt.Key_W)
+    assert not canvas.is_drawing()
+    assert "Nothing can be saved" in window.statusBar().currentMessage()
+    controller.add_drawn_box((1, 1, 20, 20))  # even a drawing that reached the controller
+    assert project.boxes(image) == []
+
+    Image.fromarray(np.zeros((50, 80, 3), np.uint8)).save(broken)  # fixed on disk
+    qtbot.keyClick(window, Qt.Key_A)
+    qtbot.keyClick(window, Qt.Key_D)
+    assert controller.current_id() == image and canvas.placeholder_text() is None
+    assert project.image(image).status == "new" and mended == [image]
+    qtbot.keyClick(window, Qt.Key_W)
+    assert canvas.is_drawing()
