@@ -109,7 +109,8 @@ class Canvas(CanvasInput, QGraphicsView):
         self._layer.set_boxes([])
         self._heatmap.set_heat(None)
         self._size = None
-        lines = [textwrap.fill(part, PLACEHOLDER_WIDTH, break_long_words=False) for part in text.splitlines()]
+        wrap = textwrap.TextWrapper(PLACEHOLDER_WIDTH, break_long_words=False)
+        lines = [wrap.fill(part) for part in text.splitlines()]
         self._placeholder.setText("\n".join(lines))
         self._placeholder.show()
         rect = self._placeholder.boundingRect().adjusted(-20, -20, 20, 20)
