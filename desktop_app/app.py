@@ -53,6 +53,7 @@ class Session:
         window.model_versions_requested.connect(self.show_model_versions)
         window.export_requested.connect(self.export)
         self.export_runner = None
+        self._held: int | None = None  # the image on screen, proposed again once left
 
     def open(self, target: str) -> bool:
         """Open a folder of images (creating its project and importing VOC files beside
@@ -70,6 +71,7 @@ class Session:
         )
         self.controller.model_changed.connect(self.repropose_unreviewed)
         self.controller.image_mended.connect(self.propose_image)
+        self.controller.image_left.connect(self._propose_held)
         self._start_worker()
         self.window.add_recent(str(project.db_path))
         self.window.setWindowTitle(f"SaliBox — {project.root}")
@@ -179,11 +181,24 @@ class Session:
         self.export_runner = start_export(self.window, self.project)
 
     def repropose_unreviewed(self) -> None:
-        """Propose again, with the active model, for images nobody has reviewed yet."""
+        """Propose again, with the active model, for images nobody has reviewed yet; the
+        image on screen keeps its boxes while it is shown (they must not change under the
+        annotator's hand) and is proposed again once left."""
         if self.project is None or self.worker is None:
             return
-        rows = [r for r in self.project.images() if r.status in UNREVIEWED]
+        shown = self.controller.current_id() if self.controller is not None else None
+        rows = [r for r in self.project.images() if r.status in UNREVIEWED and r.id != shown]
+        self._held = shown
         self.worker.submit([ProposeJob(r.id, self.project.root / r.path) for r in rows], True)
+
+    def _propose_held(self, image_id: int) -> None:
+        """The annotator left the image held back from re-proposal: propose it now if
+        still unreviewed."""
+        if image_id != self._held or self.project is None:
+            return
+        self._held = None
+        if self.project.image(image_id).status in UNREVIEWED:
+            self.propose_image(image_id)
 
     def show_model_versions(self) -> None:
         """Show the model versions (non-modal); choosing one makes it active."""
@@ -240,6 +255,7 @@ class Session:
         if self.project is not None:
             self.project.close()
         self.project = self.controller = self.worker = self.thread = None
+        self._held = None
 
 
 def run(target: str | None = None, classes_file: Path | None = None) -> int:

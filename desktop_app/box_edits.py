@@ -38,6 +38,8 @@ class BoxEdits:
     refresh_classes: Callable[..., None]
     refresh_current: Callable[[], None]
     show_class_counts: Callable[[], None]
+    show_image_id: Callable[[int], None]
+    select_next_proposal: Callable[[], None]
     maybe_train: Callable[[], bool]
     unreadable: str | None  # why the shown image cannot be decoded, None when it can
 
@@ -75,22 +77,31 @@ class BoxEdits:
         self.undo_stack.push(BoxCommand(self.project, text, before, after, self._changed))
 
     def _changed(self, image_id: int) -> None:
+        if image_id != self.current_id():  # an undo or redo on another image: show it
+            self.show_image_id(image_id)
+            self.window.statusBar().showMessage(
+                f"Undo and redo changed {self.project.image(image_id).path}", 5000
+            )
         self._update_status(image_id)
         self.refresh(image_id)
         self.show_class_counts()
         self.maybe_train()
 
     def _update_status(self, image_id: int) -> None:
-        """``done`` when no proposal is left to review, ``in_review`` while some are,
-        ``proposed`` when none is reviewed (after an undo); unchanged without boxes."""
+        """``in_review`` while proposals wait (``proposed`` when none is reviewed, after an
+        undo); ``done`` when none waits and the image has a label. An image without labels
+        is done only when the annotator says so (:meth:`accept` with nothing left): having
+        rejected every proposal does not make it an image without objects."""
         boxes = self.project.boxes(image_id)
         pending = any(b.state == "proposed" for b in boxes)
         reviewed = any(b.state != "proposed" for b in boxes)
-        status = {
-            (True, True): "in_review",
-            (False, True): "done",
-            (True, False): "proposed",
-        }.get((pending, reviewed))
+        labelled = any(b.state in ("accepted", "edited") for b in boxes)
+        if pending:
+            status = "in_review" if reviewed else "proposed"
+        elif labelled:
+            status = "done"
+        else:
+            status = "in_review" if boxes or self.project.image(image_id).status == "done" else None
         if status and self.project.image(image_id).status != status:
             self.project.set_status(image_id, status)
 
@@ -108,7 +119,9 @@ class BoxEdits:
 
     def accept(self, every: bool = False) -> None:
         """Accept the selected box, or with ``every`` all proposals of the image, each
-        with the class shown on it (a proposal without a class takes the current one)."""
+        with the class shown on it (a proposal without a class takes the current one);
+        then select the next proposal. With nothing selected and no proposal left, mark
+        the image reviewed: what it holds now is all it holds (no box: no object)."""
         image_id = self.current_id()
         if image_id is None or not self._editable():
             return
@@ -117,6 +130,9 @@ class BoxEdits:
         else:
             selected = self.canvas.selected_id()
             boxes = [b for b in [self._box(selected)] if b is not None] if selected else []
+        if not boxes:
+            self._nothing_to_accept(image_id)
+            return
         if any(b.class_name is None for b in boxes) and self.current_class() is None:
             self.window.statusBar().showMessage(NO_CLASS, 6000)
             return
@@ -126,12 +142,29 @@ class BoxEdits:
             lambda box_id: self.project.accept_box(box_id, class_name=names[box_id]),
             "accept",
         )
+        self.select_next_proposal()
+
+    def _nothing_to_accept(self, image_id: int) -> None:
+        if self.project.boxes(image_id, states=["proposed"]):
+            self.select_next_proposal()
+            message = "Nothing was selected: the next proposal is now; Space accepts it"
+        else:
+            self.project.set_status(image_id, "done")
+            self.refresh(image_id)
+            labels = len(self.project.boxes(image_id, states=["accepted", "edited"]))
+            message = f"Image marked reviewed with {labels} box{'es' if labels != 1 else ''}"
+        self.window.statusBar().showMessage(message, 5000)
 
     def reject(self) -> None:
+        """Reject the selected box, then select the next proposal."""
         if not self._editable():
             return
         selected = self.canvas.selected_id()
-        self._review([selected] if selected is not None else [], self.project.reject_box, "reject")
+        if selected is None:
+            self.window.statusBar().showMessage("Select a box to reject first", 4000)
+            return
+        self._review([selected], self.project.reject_box, "reject")
+        self.select_next_proposal()
 
     def start_drawing(self) -> None:
         """W: draw a box of the current class (refused, with a message, without one or on

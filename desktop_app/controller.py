@@ -96,6 +96,7 @@ class Controller(QObject, BoxEdits):
             images should be proposed again.
         image_mended(image_id): an image marked unreadable can be read again, so it
             should be proposed.
+        image_left(image_id): the annotator moved from this image to another.
 
     Fine-tuning is queued (:class:`~desktop_app.training.TrainJob`) on demand
     (:meth:`train_now`) and once :data:`~desktop_app.retraining.RETRAIN_KEY` (default
@@ -106,6 +107,7 @@ class Controller(QObject, BoxEdits):
 
     model_changed = Signal()
     image_mended = Signal(int)
+    image_left = Signal(int)
 
     def __init__(
         self,
@@ -140,7 +142,7 @@ class Controller(QObject, BoxEdits):
         self.map_type = MAP_TYPES.get(window.heatmap_method())
         canvas.set_heatmap_visible(window.heatmap_box.isChecked())
         canvas.set_heatmap_opacity(window.opacity_slider.value() / 100)
-        self.refresh_classes()
+        self.refresh_classes(project.setting(CURRENT_CLASS_KEY))  # the class chosen last
         self.reload_list()
         if self.rows:
             self.show_index(0)
@@ -311,8 +313,11 @@ class Controller(QObject, BoxEdits):
         """Show the image at ``index`` of the list (clamped), with what is already known."""
         if not self.rows:
             return
+        left = self.current_id()
         self.index = max(0, min(index, len(self.rows) - 1))
         row = self.rows[self.index]
+        if left is not None and left != row.id:
+            self.image_left.emit(left)
         try:
             shown = load_display(self.project.root / row.path)  # boxes stay in full pixels
         except ImageLoadError as exc:
@@ -368,6 +373,14 @@ class Controller(QObject, BoxEdits):
         waiting = [b.id for b in self.canvas.boxes() if b.state == "proposed"]
         if waiting:
             self.canvas.select(min(waiting))
+
+    def select_next_proposal(self) -> None:
+        """After a review: select the best proposal still waiting, unless the selected box
+        is one."""
+        selected = self.canvas.selected_id()
+        if not any(b.id == selected and b.state == "proposed" for b in self.canvas.boxes()):
+            self.canvas.select(None)
+            self.select_best_proposal()
 
     def proposals_ready(self, image_id: int) -> None:
         """The worker stored proposals (and a map) for ``image_id``."""
@@ -428,7 +441,9 @@ class Controller(QObject, BoxEdits):
         """Queue fine-tuning on the accepted boxes (it runs while no image waits for
         proposals; review goes on meanwhile)."""
         self.submit_task(self._trainer.job(accepted))
-        self.window.statusBar().showMessage("Fine-tuning in the background", 4000)
+        self.window.statusBar().showMessage(
+            "Learning your classes from the accepted boxes in the background", 4000
+        )
 
     def maybe_train(self) -> bool:
         """Queue fine-tuning if enough boxes were accepted since the last; True if queued."""

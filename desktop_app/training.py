@@ -55,7 +55,7 @@ class TrainJob(Task):
             (:class:`core.learning.saliency_tuning.SaliencyAlignment`).
     """
 
-    label = "Fine-tuning"
+    label = "Learning your classes"
     priority = BACKGROUND
     key = "train"
 

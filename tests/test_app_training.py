@@ -89,9 +89,21 @@ def test_switching_the_model_version_in_the_dialog_proposes_again(qtbot, session
 
     assert project.active_model_version().id == version
     assert not dialog.use_button.isEnabled() and dialog.none_button.isEnabled()
-    qtbot.waitUntil(lambda: methods_of(session, "proposed") == {"recipe:default"}, timeout=LONG)
+    shown = session.controller.current_id()
+    before = project.boxes(shown)
+
+    def others() -> set[str | None]:  # the images not on screen
+        on_screen = session.controller.current_id()
+        rows = [r for r in project.images(status="proposed") if r.id != on_screen]
+        return {b.method for r in rows for b in project.boxes(r.id)}
+
+    qtbot.waitUntil(lambda: others() == {"recipe:default"}, timeout=LONG)
     assert all_proposed(session)
+    # The image on screen keeps its boxes while it is shown; once left, it is proposed too.
+    assert project.boxes(shown) == before
+    session.window.navigate_requested.emit(1)  # what D sends
+    qtbot.waitUntil(lambda: methods_of(session, "proposed") == {"recipe:default"}, timeout=LONG)
 
     dialog.none_button.click()
     assert project.active_model_version() is None
-    qtbot.waitUntil(lambda: methods_of(session, "proposed") == {"default"}, timeout=LONG)
+    qtbot.waitUntil(lambda: others() == {"default"}, timeout=LONG)

@@ -147,6 +147,22 @@ def test_tiny_drawing_is_ignored_and_keeps_draw_mode(canvas, qtbot):
     assert canvas.is_drawing()
 
 
+def test_a_slip_of_the_hand_draws_nothing_whatever_the_zoom(canvas, qtbot):
+    """A drag of a few screen pixels (3 × 2 here) is no box, even where that is many image
+    pixels (zoomed out), and a small box drawn zoomed in is one."""
+    canvas.scale(0.25, 0.25)  # 1 screen pixel = 4 image pixels or so
+    scale = canvas.transform().m11()
+    canvas.start_drawing()
+    with qtbot.assertNotEmitted(canvas.box_drawn):
+        drag(qtbot, canvas, (40, 40), (40 + 3 / scale, 40 + 2 / scale))
+    assert canvas.is_drawing()
+    canvas.scale(16, 16)  # zoomed in: 8 image pixels are far more than 6 screen pixels
+    canvas.centerOn(50, 50)
+    with qtbot.waitSignal(canvas.box_drawn) as blocker:
+        drag(qtbot, canvas, (46, 46), (54, 54))
+    assert_box(blocker.args[0], (46, 46, 54, 54))
+
+
 def test_escape_cancels_drawing(canvas, qtbot):
     canvas.start_drawing()
     viewport = canvas.viewport()

@@ -13,6 +13,7 @@ from ui.graphics import Box
 HANDLE_GRAB = 6  # how far from a handle's centre a press still grabs it, view pixels
 BOX_GRAB = 3  # slack around a box's outline that still hits the box, view pixels
 MIN_DRAWN = 2.0  # smallest side of a drawn box, image pixels
+MIN_DRAWN_ON_SCREEN = 6.0  # and on screen, view pixels: a slip of the hand draws nothing
 NUDGES = {
     Qt.Key.Key_Left: (-1, 0),
     Qt.Key.Key_Right: (1, 0),
@@ -135,7 +136,8 @@ class CanvasInput:
         rect = self._rubber.rect()
         edges = (rect.left(), rect.top(), rect.right(), rect.bottom())
         box = box_geometry.clipped(edges, self._size)
-        if box[2] - box[0] >= MIN_DRAWN and box[3] - box[1] >= MIN_DRAWN:
+        shortest = min(box[2] - box[0], box[3] - box[1])
+        if shortest >= max(MIN_DRAWN, MIN_DRAWN_ON_SCREEN / self.transform().m11()):
             self.cancel_drawing()
             self.box_drawn.emit(box)
 
