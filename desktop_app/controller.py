@@ -203,6 +203,8 @@ class Controller(QObject, BoxEdits):
         self.window.image_model.set_rows([list_row(r) for r in self.rows])
         self._position = {r.id: i for i, r in enumerate(self.rows)}
         self.index = self._position.get(current, 0 if self.rows else -1)
+        if current in self._position:
+            self.window.select_image(current)  # the new rows lost the highlight
         self._update_position()
 
     def sort(self, key: str, descending: bool) -> None:

@@ -26,6 +26,7 @@ KEYS = {
     "voc_layout": "export.voc_layout",
     "out": "export.out",
     "include_unreviewed": "export.include_unreviewed",
+    "copy_images": "export.copy_images",
 }
 #: Shortest time between two progress signals, in seconds.
 PROGRESS_INTERVAL = 0.05
@@ -78,6 +79,7 @@ class ExportRunner(QObject):
                     project,
                     c.fmt,
                     c.out,
+                    "copy" if c.copy_images else "none",
                     voc_layout=c.voc_layout,
                     include_unreviewed=c.include_unreviewed,
                     progress=self._report,
@@ -99,6 +101,7 @@ def last_choice(project: Project) -> ExportChoice:
         voc_layout=project.setting(KEYS["voc_layout"]) or "devkit",
         out=Path(out) if out else None,
         include_unreviewed=project.setting(KEYS["include_unreviewed"]) == "1",
+        copy_images=project.setting(KEYS["copy_images"]) == "1",
     )
 
 
@@ -108,6 +111,7 @@ def save_choice(project: Project, choice: ExportChoice) -> None:
     project.set_setting(KEYS["fmt"], choice.fmt)
     project.set_setting(KEYS["voc_layout"], choice.voc_layout)
     project.set_setting(KEYS["include_unreviewed"], "1" if choice.include_unreviewed else "0")
+    project.set_setting(KEYS["copy_images"], "1" if choice.copy_images else "0")
     if choice.out is not None:
         project.set_setting(KEYS["out"], str(choice.out))
 

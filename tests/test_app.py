@@ -284,3 +284,33 @@ def test_an_unreadable_image_refuses_edits_until_the_file_is_mended(qtbot, app, 
     assert project.image(image).status == "new" and mended == [image]
     qtbot.keyClick(window, Qt.Key_W)
     assert canvas.is_drawing()
+
+
+def test_rejecting_every_proposal_is_not_a_review_until_space_says_so(qtbot, app, project):
+    """An image whose proposals were all rejected may still hold objects: it stays in
+    review (never exported as empty) until Space, with nothing left, marks it reviewed."""
+    window, canvas, controller = app
+    image = controller.current_id()
+    assert canvas.selected_id() == project.boxes(image)[0].id  # the proposal, selected
+    qtbot.keyClick(window, Qt.Key_X)
+    assert project.image(image).status == "in_review"
+    assert canvas.selected_id() is None
+    qtbot.keyClick(window, Qt.Key_X)  # nothing selected: a message, nothing else
+    assert "Select a box" in window.statusBar().currentMessage()
+    qtbot.keyClick(window, Qt.Key_Space)
+    assert project.image(image).status == "done"
+    assert "marked reviewed with 0 boxes" in window.statusBar().currentMessage()
+
+
+def test_undo_of_a_change_on_another_image_shows_that_image(qtbot, app, project):
+    window, canvas, controller = app
+    first = controller.current_id()
+    qtbot.keyClick(window, Qt.Key_Space)  # accept the proposal as "dog"
+    assert project.boxes(first)[0].state == "accepted"
+    qtbot.keyClick(window, Qt.Key_D)
+    assert controller.current_id() != first
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
+    assert controller.current_id() == first
+    assert project.boxes(first)[0].state == "proposed"
+    assert [b.state for b in canvas.boxes()] == ["proposed"]
+    assert "a.png" in window.statusBar().currentMessage()

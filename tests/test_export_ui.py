@@ -73,6 +73,26 @@ def test_runner_writes_the_files_and_reports_the_summary(qtbot, labelled, tmp_pa
     assert steps[-1] == (4, 4)
 
 
+def test_copy_images_makes_a_voc_export_that_stands_on_its_own(qtbot, labelled, tmp_path):
+    dialog = ExportDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.keyClicks(dialog.folder_edit, str(tmp_path / "voc"))
+    qtbot.mouseClick(dialog.copy_images, Qt.MouseButton.LeftButton)
+    choice = dialog.values()
+    assert choice.copy_images and choice.fmt == "voc"
+    dialog.format_box.setCurrentIndex(1)  # beside each image: nothing to copy
+    assert not dialog.copy_images.isEnabled() and not dialog.values().copy_images
+    runner = ExportRunner(labelled.db_path, choice)
+    with qtbot.waitSignal(runner.finished, timeout=20_000):
+        runner.start()
+    assert runner.wait(5)
+    out = tmp_path / "voc"
+    assert sorted(p.name for p in (out / "JPEGImages").iterdir()) == ["a.png", "b.png"]
+    xml = (out / "Annotations" / "a.xml").read_text(encoding="utf-8")
+    assert "<path>JPEGImages/a.png</path>" in xml
+
+
 def test_runner_cancelled_and_failed(qtbot, labelled, tmp_path):
     runner = ExportRunner(labelled.db_path, ExportChoice("coco", "devkit", tmp_path / "c", False))
     runner.cancel()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -34,12 +35,14 @@ class ExportChoice:
     """What to export: ``fmt`` ``voc``, ``yolo`` or ``coco``; ``voc_layout`` ``devkit`` or
     ``beside`` (``devkit`` for the other formats); ``out`` the output folder, None for VOC
     beside each image; ``include_unreviewed`` also images not yet reviewed that have
-    accepted boxes."""
+    accepted boxes; ``copy_images`` copies the images into the folder (VOC's
+    ``JPEGImages/``, YOLO's ``images/``), so the export stands on its own."""
 
     fmt: str = "voc"
     voc_layout: str = "devkit"
     out: Path | None = None
     include_unreviewed: bool = False
+    copy_images: bool = False
 
     @property
     def beside(self) -> bool:
@@ -78,6 +81,8 @@ class ExportDialog(QDialog):
             "exported as empty unless it was reviewed"
         )
         (self.with_accepted if initial.include_unreviewed else self.reviewed_only).setChecked(True)
+        self.copy_images = QCheckBox("Copy the images into the folder")
+        self.copy_images.setChecked(initial.copy_images)
         which = QVBoxLayout()
         which.addWidget(self.reviewed_only)
         which.addWidget(self.with_accepted)
@@ -90,6 +95,7 @@ class ExportDialog(QDialog):
         form.addRow("Format", self.format_box)
         form.addRow("Folder", folder_row)
         form.addRow("Images", which)
+        form.addRow("", self.copy_images)
         form.addRow(self.buttons)
         self.format_box.currentIndexChanged.connect(self._update)
         self.folder_edit.textChanged.connect(self._update)
@@ -102,6 +108,8 @@ class ExportDialog(QDialog):
         beside = self._beside()
         self.folder_edit.setEnabled(not beside)
         self.browse_button.setEnabled(not beside)
+        fmt, _layout = self.format_box.currentData()
+        self.copy_images.setEnabled(not beside and fmt in ("voc", "yolo"))
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         ok.setEnabled(beside or bool(self.folder_edit.text().strip()))
 
@@ -115,4 +123,5 @@ class ExportDialog(QDialog):
         fmt, layout = self.format_box.currentData()
         text = self.folder_edit.text().strip()
         out = None if self._beside() or not text else Path(text).expanduser()
-        return ExportChoice(fmt, layout, out, self.with_accepted.isChecked())
+        copy = self.copy_images.isEnabled() and self.copy_images.isChecked()
+        return ExportChoice(fmt, layout, out, self.with_accepted.isChecked(), copy)

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QLabel,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -35,7 +34,19 @@ KEYS: list[tuple[str, str]] = [
     ("Ctrl+U", "open a folder of images"),
     ("Ctrl+O", "open a project database"),
     ("Ctrl+E", "export…"),
+    ("Ctrl+Q", "quit (every change is already saved)"),
     ("F1", "list of keys"),
+]
+
+
+#: Keys and gestures the image itself handles (no menu action), shown after :data:`KEYS`.
+CANVAS_KEYS: list[tuple[str, str]] = [
+    ("click / drag", "select / move a box"),
+    ("drag a handle", "resize the selected box"),
+    ("arrows / Shift+arrows", "nudge the selected box by 1 / 10 px"),
+    ("Delete / Backspace", "delete the selected box"),
+    ("Escape", "stop drawing"),
+    ("wheel / middle drag", "zoom around the cursor / pan"),
 ]
 
 
@@ -45,22 +56,28 @@ class HelpDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("SaliBox keys")
-        self.table = QTableWidget(len(KEYS), 2, self)
+        rows = KEYS + CANVAS_KEYS
+        self.table = QTableWidget(len(rows), 2, self)
         self.table.setHorizontalHeaderLabels(["key", "what it does"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        for row, (key, text) in enumerate(KEYS):
+        for row, (key, text) in enumerate(rows):
             self.table.setItem(row, 0, QTableWidgetItem(key))
             self.table.setItem(row, 1, QTableWidgetItem(text))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        note = QLabel("On the image, Delete removes the selected box.", self)
+        self.table.resizeColumnsToContents()
+        self.table.resizeRowsToContents()
+        frame = 2 * self.table.frameWidth()
+        height = self.table.horizontalHeader().height() + frame
+        height += sum(self.table.rowHeight(r) for r in range(len(rows)))
+        width = frame + sum(self.table.columnWidth(c) for c in range(2))
+        self.table.setMinimumSize(width + 24, height)  # every row visible, no scrolling
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
-        layout.addWidget(note)
         layout.addWidget(buttons)
         self.resize(460, 440)

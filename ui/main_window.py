@@ -43,6 +43,8 @@ from ui.classes_panel import ClassesPanel
 from ui.help import KEYS, HelpDialog
 from ui.image_list import ImageListPanel
 
+#: The keys whose actions are in the File menu (the others are in Review).
+FILE_KEYS = ("Ctrl+S", "Ctrl+U", "Ctrl+O", "Ctrl+E", "Ctrl+Q")
 #: How many recently opened projects File > Open recent remembers.
 MAX_RECENT = 8
 
@@ -192,12 +194,13 @@ class MainWindow(QMainWindow):
             "Ctrl+U": self._choose_folder,
             "Ctrl+O": self._choose_project,
             "Ctrl+E": self.export_requested.emit,
+            "Ctrl+Q": self.close,
             "F1": self.show_help,
         }
         file_menu, review_menu = self.menuBar().addMenu("&File"), self.menuBar().addMenu("&Review")
         for key, text in KEYS:
             if key in slots:
-                menu = file_menu if key in ("Ctrl+S", "Ctrl+U", "Ctrl+O", "Ctrl+E") else review_menu
+                menu = file_menu if key in FILE_KEYS else review_menu
                 menu.addAction(self._action(text, key.split(" / "), slots[key]))
         for digit in range(1, 10):
             self._action(f"class {digit}", [str(digit)], partial(self._choose_class, digit - 1))
