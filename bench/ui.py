@@ -46,7 +46,8 @@ def build(folder: Path, images: int, real: int) -> Path:
             row = project.image_by_path(path)
             boxes = [
                 {
-                    "class_name": "thing",
+                    "class_name": None,  # zero-shot: the network's guess is a hint
+                    "hint": "thing",
                     "box": (50.0 + 40 * k, 60.0, 300.0 + 40 * k, 400.0),
                     "origin": "proposal",
                     "state": "proposed",
