@@ -19,6 +19,7 @@ from desktop_app.cli_errors import CliError
 from desktop_app.engine_commands import run_evaluate, run_propose
 from desktop_app.project_commands import run_export, run_import, run_score
 from desktop_app.simulate_command import add_simulate_parser, run_simulate
+from desktop_app.train_command import add_train_parser, run_train
 
 PROG = "python main.py"
 
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--val-fraction", type=float, default=0.2, help="VOC val split (0.2)")
     exp.add_argument("--seed", type=int, default=0, help="VOC split seed (0)")
     add_simulate_parser(sub)
+    add_train_parser(sub, _add_model_options)
     return parser
 
 
@@ -188,7 +190,7 @@ def build_app_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = ("propose", "evaluate", "import", "score", "export", "simulate")
+COMMANDS = ("propose", "evaluate", "import", "score", "export", "simulate", "train")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "score": run_score,
             "export": run_export,
             "simulate": run_simulate,
+            "train": run_train,
         }
         return commands[args.command](args)
     except (

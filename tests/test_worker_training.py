@@ -9,8 +9,9 @@ from PySide6.QtCore import Qt
 
 from core.learning.model import LearnedModel
 from core.learning.trainer import training_steps
+from core.services.training import model_file
 from desktop_app.jobs import ProposeJob
-from desktop_app.training import TrainJob, model_file
+from desktop_app.training import TrainJob
 from tests.training_helpers import CLASS, labelled_blobs, write_blob
 from tests.worker_helpers import LONG
 
