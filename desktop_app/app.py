@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from types import TracebackType
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
@@ -13,6 +14,7 @@ from core.importer import import_folder
 from core.store import ModelVersionRow, Project, StoreError
 from desktop_app.controller import Controller
 from desktop_app.jobs import NO_IMAGE, ProposeJob, Task
+from desktop_app.logs import log, log_to_project, stop_project_log, unexpected
 from desktop_app.worker import start_worker, stop_worker
 from ui.canvas import Canvas
 from ui.main_window import MainWindow
@@ -66,6 +68,9 @@ class Session:
             return False
         self.close()
         self.project = project
+        log_file = log_to_project(project.db_path)
+        self.window.set_log_file(None if log_file is None else str(log_file))
+        log.info("opened %s (images in %s)", project.db_path, project.root)
         self.controller = Controller(
             project, self.window, self.canvas, self._saliency, self._prioritize, self._submit
         )
@@ -94,7 +99,9 @@ class Session:
             self.worker.cancel(self.controller.shown_job())
 
     def _show_failure(self, image_id: int, reason: str) -> None:
-        self.window.show_error(reason if image_id == NO_IMAGE else f"image {image_id}: {reason}")
+        message = reason if image_id == NO_IMAGE else f"image {image_id}: {reason}"
+        log.warning("%s", message)
+        self.window.show_error(message)
 
     def settings(self) -> ProposalSettings:
         """The open project's proposal settings (defaults where none are stored)."""
@@ -254,6 +261,8 @@ class Session:
             self.controller.deleteLater()
         if self.project is not None:
             self.project.close()
+            stop_project_log()
+            self.window.set_log_file(None)
         self.project = self.controller = self.worker = self.thread = None
         self._held = None
 
@@ -269,6 +278,12 @@ def run(target: str | None = None, classes_file: Path | None = None) -> int:
     window.set_canvas(canvas)
     session = Session(window, canvas)
     app.aboutToQuit.connect(session.close)
+
+    def report(kind: type[BaseException], exc: BaseException, trace: TracebackType | None) -> None:
+        """An exception no slot caught: one line in the window, the traceback in the log."""
+        window.show_error(unexpected(exc.with_traceback(trace), "unexpected error"))
+
+    sys.excepthook = report
     window.show()
     if target and session.open(target) and classes_file is not None:
         session.controller.import_classes_file(str(classes_file))

@@ -14,9 +14,10 @@ from core.formats.voc import AnnotationError
 from core.image_score_runner import ORDERS
 from core.images import ImageLoadError
 from core.proposals import RECIPES
-from core.store.project import StoreError
+from core.store.project import Project, StoreError
 from desktop_app.cli_errors import CliError
 from desktop_app.engine_commands import run_evaluate, run_propose
+from desktop_app.logs import log, log_to_project, start_console, unexpected
 from desktop_app.project_commands import run_export, run_import, run_score
 from desktop_app.simulate_command import add_simulate_parser, run_simulate
 from desktop_app.train_command import add_train_parser, run_train
@@ -54,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="SaliBox proposes bounding boxes from what a pretrained classifier "
         "looks at. Without a subcommand (or with a folder or project file) it starts the "
         "desktop app; each subcommand runs headless: see COMMAND --help.",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log everything to stderr (anywhere on the line); the project's "
+        ".salibox/salibox.log always gets everything",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     methods = ", ".join(RECIPES)
@@ -197,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Start the desktop app (no arguments, or a folder or project file), or run a
     subcommand; returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv
+    argv = [a for a in argv if a != "--verbose"]
+    start_console(verbose)
     keep_freed_memory()
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         app_args = build_app_parser().parse_args(argv)
@@ -211,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    _log_to_the_project(args)
+    log.info("%s %s", PROG, " ".join(argv))
     try:
         commands = {
             "propose": run_propose,
@@ -222,20 +234,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             "train": run_train,
         }
         return commands[args.command](args)
-    except (
-        CliError,
-        WeightsNotFoundError,
-        ImageLoadError,
-        AnnotationError,
-        StoreError,
-        ValueError,
-        OSError,
-    ) as exc:
-        print(f"salibox: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyError as exc:
-        print(f"salibox: error: {exc.args[0]}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        log.debug("%s failed on the user's input", args.command, exc_info=True)
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"salibox: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("salibox: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        print(f"salibox: {unexpected(exc, args.command)}", file=sys.stderr)
+        return 1
+
+
+#: What a user's input can cause: one line on stderr and exit status 2.
+USER_ERRORS = (
+    CliError,
+    WeightsNotFoundError,
+    ImageLoadError,
+    AnnotationError,
+    StoreError,
+    ValueError,
+    OSError,
+    KeyError,
+)
+
+
+def _log_to_the_project(args: argparse.Namespace) -> None:
+    """Log to the project's file when the command names an existing project."""
+    target = getattr(args, "project", None) or getattr(args, "images", None)
+    if target is None:
+        return
+    db = Project.default_db_path(target) if Path(target).is_dir() else Path(target)
+    if db.is_file():
+        log_to_project(db)

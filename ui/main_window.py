@@ -17,9 +17,10 @@ from PySide6.QtCore import (
     Qt,
     QTime,
     QTimer,
+    QUrl,
     Signal,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -173,7 +174,16 @@ class MainWindow(QMainWindow):
         bar.messageChanged.connect(lambda text: text == self._error or bar.setStyleSheet(""))
         self.set_job(None)
         self.error_log = QPlainTextEdit(self, readOnly=True, maximumBlockCount=500)
-        self._log_dock = QDockWidget("Errors", self, objectName="errors", widget=self.error_log)
+        self.open_log_button = QPushButton("Open the log file", self, enabled=False)
+        self.open_log_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.open_log_button.clicked.connect(self._open_log_file)
+        self._log_file: str | None = None
+        panel = QWidget(self)
+        panel_layout = QVBoxLayout(panel)
+        panel_layout.setContentsMargins(0, 0, 0, 0)
+        panel_layout.addWidget(self.error_log, 1)
+        panel_layout.addWidget(self.open_log_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self._log_dock = QDockWidget("Errors", self, objectName="errors", widget=panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self._log_dock)
         self._log_dock.hide()
 
@@ -373,6 +383,16 @@ class MainWindow(QMainWindow):
         self.statusBar().setStyleSheet("QStatusBar { color: #b91c1c; }")
         self.statusBar().showMessage(message, 8000)
         self.error_log.appendPlainText(f"{QTime.currentTime().toString('HH:mm:ss')}  {message}")
+
+    def set_log_file(self, path: str | None) -> None:
+        """The project's log file, which "Open the log file" in the Errors panel opens."""
+        self._log_file = path
+        self.open_log_button.setEnabled(path is not None)
+        self.open_log_button.setToolTip(path or "")
+
+    def _open_log_file(self) -> None:
+        if self._log_file is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self._log_file))
 
     def _choose_folder(self) -> None:
         if path := QFileDialog.getExistingDirectory(self, "Open a folder of images"):
