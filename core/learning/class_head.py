@@ -96,7 +96,7 @@ def _pool(features: torch.Tensor, boxes: np.ndarray) -> torch.Tensor:
     return pooled.mean(dim=(2, 3))
 
 
-def _background_windows(boxes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def background_windows(boxes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Up to :data:`BACKGROUND_WINDOWS` random windows (20-50% of each side) that overlap
     no box by IoU ≥ 0.3 nor hold more than half of their area inside one."""
     sides = rng.uniform(0.2, 0.5, size=(BACKGROUND_WINDOWS, 2))
@@ -134,7 +134,7 @@ def fit_class_head(
         if keep:
             rows.append(_pool(item.evidence.features, item.boxes[keep]))
             targets += [index[item.labels[i]] for i in keep]
-        windows = _background_windows(item.boxes, rng)
+        windows = background_windows(item.boxes, rng)
         if len(windows):
             rows.append(_pool(item.evidence.features, windows))
             targets += [len(classes)] * len(windows)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from core.backbones import Backbone
+from core.learning.tail import tail_block
 from core.maps import METHODS
 from core.proposals import RECIPES, Recipe, resize_for_network
 
@@ -98,8 +99,6 @@ class EvidenceMaker:
         self.feature_size = feature_size
         self.tail_block: torch.nn.Module | None = None
         if keep_tail_input:
-            from core.learning.saliency_tuning import tail_block
-
             self.tail_block = tail_block(backbone)
         self._methods = {}
         for name in self.recipes:

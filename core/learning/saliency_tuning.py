@@ -44,26 +44,10 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from core.backbones import Backbone
-from core.learning.class_head import ClassHead, LabelledImage, _background_windows
+from core.learning.class_head import ClassHead, LabelledImage, background_windows
 from core.learning.evidence import FEATURE_SIZE
+from core.learning.tail import TAIL_BLOCK
 from core.proposals import resize_for_network
-
-#: Index of the first block the tail holds (EfficientNet-Lite0 has blocks 0-15).
-TAIL_BLOCK = 15
-
-
-def tail_block(backbone: Backbone) -> nn.Module:
-    """The block whose input :class:`TunedTail` starts from.
-
-    Raises:
-        ValueError: the backbone is not an EfficientNet-Lite.
-    """
-    blocks = getattr(getattr(backbone.features, "net", None), "_blocks", None)
-    if blocks is None or len(blocks) <= TAIL_BLOCK:
-        raise ValueError(
-            f"saliency-aligned fine-tuning needs EfficientNet-Lite, not {backbone.name}"
-        )
-    return blocks[TAIL_BLOCK]
 
 
 class TunedTail(nn.Module):
@@ -308,7 +292,7 @@ def fine_tune(
         image_class.append(k)
         same = [i for i in keep if index[image_labels[i]] == k]
         class_boxes.append(image_boxes[same])
-        windows.append(_background_windows(image_boxes, rng))
+        windows.append(background_windows(image_boxes, rng))
     if all(k == len(classes) for k in image_class):
         raise ValueError("no accepted box of the classes to learn")
 
