@@ -10,6 +10,7 @@ an image whose file cannot be decoded.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from PySide6.QtGui import QUndoStack
 
@@ -24,24 +25,54 @@ CURRENT_CLASS_KEY = "ui.class"
 NO_CLASS = "Add a class first: type its name in the Class field and press Return"
 
 
-class BoxEdits:
-    """Accepting, rejecting, drawing, moving, deleting and naming boxes of the current
-    image; mixed into :class:`~desktop_app.controller.Controller`, which provides the
-    attributes and methods declared here."""
+class ReviewScreen(Protocol):
+    """What the box editor needs of the screen that holds it (the review controller)."""
 
-    project: Project
-    window: MainWindow
-    canvas: Canvas
-    undo_stack: QUndoStack
-    current_id: Callable[[], int | None]
-    refresh: Callable[[int], None]
-    refresh_classes: Callable[..., None]
-    refresh_current: Callable[[], None]
-    show_class_counts: Callable[[], None]
-    show_image_id: Callable[[int], None]
-    select_next_proposal: Callable[[], None]
-    maybe_train: Callable[[], bool]
-    unreadable: str | None  # why the shown image cannot be decoded, None when it can
+    #: Why the shown image cannot be decoded, None when it can.
+    unreadable: str | None
+
+    def current_id(self) -> int | None: ...
+    def refresh(self, image_id: int) -> None: ...
+    def refresh_classes(self, current: str | None = None) -> None: ...
+    def refresh_current(self) -> None: ...
+    def show_class_counts(self) -> None: ...
+    def show_image_id(self, image_id: int) -> None: ...
+    def select_next_proposal(self) -> None: ...
+    def maybe_train(self) -> bool: ...
+
+
+class BoxEditor:
+    """Accepting, rejecting, drawing, moving, deleting and naming boxes of the image the
+    ``screen`` shows; held by :class:`~desktop_app.controller.Controller`.
+
+    Args:
+        project: the open store.
+        window: the main window (status bar messages, the current class).
+        canvas: the canvas (the selected box, draw mode).
+        undo_stack: where each edit goes after the store.
+        screen: the controller: the shown image and how to redraw it.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        window: MainWindow,
+        canvas: Canvas,
+        undo_stack: QUndoStack,
+        screen: ReviewScreen,
+    ) -> None:
+        self.project = project
+        self.window = window
+        self.canvas = canvas
+        self.undo_stack = undo_stack
+        self.screen = screen
+
+    @property
+    def unreadable(self) -> str | None:
+        return self.screen.unreadable
+
+    def current_id(self) -> int | None:
+        return self.screen.current_id()
 
     def _editable(self) -> bool:
         """Whether the shown image may be changed; says why not in the status bar."""
@@ -78,14 +109,14 @@ class BoxEdits:
 
     def _changed(self, image_id: int) -> None:
         if image_id != self.current_id():  # an undo or redo on another image: show it
-            self.show_image_id(image_id)
+            self.screen.show_image_id(image_id)
             self.window.statusBar().showMessage(
                 f"Undo and redo changed {self.project.image(image_id).path}", 5000
             )
         self._update_status(image_id)
-        self.refresh(image_id)
-        self.show_class_counts()
-        self.maybe_train()
+        self.screen.refresh(image_id)
+        self.screen.show_class_counts()
+        self.screen.maybe_train()
 
     def _update_status(self, image_id: int) -> None:
         """``in_review`` while proposals wait (``proposed`` when none is reviewed, after an
@@ -142,15 +173,15 @@ class BoxEdits:
             lambda box_id: self.project.accept_box(box_id, class_name=names[box_id]),
             "accept",
         )
-        self.select_next_proposal()
+        self.screen.select_next_proposal()
 
     def _nothing_to_accept(self, image_id: int) -> None:
         if self.project.boxes(image_id, states=["proposed"]):
-            self.select_next_proposal()
+            self.screen.select_next_proposal()
             message = "Nothing was selected: the next proposal is now; Space accepts it"
         else:
             self.project.set_status(image_id, "done")
-            self.refresh(image_id)
+            self.screen.refresh(image_id)
             labels = len(self.project.boxes(image_id, states=["accepted", "edited"]))
             message = f"Image marked reviewed with {labels} box{'es' if labels != 1 else ''}"
         self.window.statusBar().showMessage(message, 5000)
@@ -164,7 +195,7 @@ class BoxEdits:
             self.window.statusBar().showMessage("Select a box to reject first", 4000)
             return
         self._review([selected], self.project.reject_box, "reject")
-        self.select_next_proposal()
+        self.screen.select_next_proposal()
 
     def start_drawing(self) -> None:
         """W: draw a box of the current class (refused, with a message, without one or on
@@ -179,7 +210,7 @@ class BoxEdits:
     def add_drawn_box(self, box: tuple[float, float, float, float]) -> None:
         image_id = self.current_id()
         if image_id is None or not self._editable():
-            self.refresh_current()
+            self.screen.refresh_current()
             return
         name = self.current_class()
         if name is None:
@@ -196,7 +227,7 @@ class BoxEdits:
             return
         name = self._class_for(before)
         if name is None:
-            self.refresh(before.image_id)  # the box goes back where it was
+            self.screen.refresh(before.image_id)  # the box goes back where it was
             return
         self.project.edit_box(box_id, box=box, class_name=None if before.class_name else name)
         self._record("edit", before, self._box(box_id))
@@ -220,14 +251,14 @@ class BoxEdits:
             self.window.show_error(str(exc))
             return
         self.project.set_setting(CURRENT_CLASS_KEY, name.strip())
-        self.refresh_classes(name.strip())
+        self.screen.refresh_classes(name.strip())
         selected = self.canvas.selected_id()
         before = self._box(selected) if selected is not None else None
         # A proposal without a class shows the current class already: it takes it when
         # accepted, so choosing a class saves nothing on it.
         unchanged = before is None or before.class_name in (None, name.strip())
         if unchanged or self.unreadable is not None:
-            self.refresh_current()
+            self.screen.refresh_current()
             return
         self.project.edit_box(before.id, class_name=name)
         self._record("class", before, self._box(before.id))

@@ -3,7 +3,7 @@
 Data flows one way: file → (worker) proposals and maps → store rows → widgets. Every edit
 goes to the store first (committed when the call returns), then onto the undo stack, then
 back to the widgets from the store, so the screen always shows what is saved (the edits
-are in :mod:`desktop_app.box_edits`, the map selector's cache in
+are made by the :class:`~desktop_app.box_edits.BoxEditor` it holds, the map selector's cache in
 :mod:`desktop_app.map_selector`, when to fine-tune in :mod:`desktop_app.retraining`).
 """
 
@@ -18,17 +18,11 @@ from core.formats.classes_file import read_classes_file
 from core.images import ImageLoadError, load_display
 from core.store import BoxRow, ImageRow, Project, StoreError
 from core.store.class_records import ClassInUseError
-from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEdits
+from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEditor
 from desktop_app.job_progress import JobProgress
 from desktop_app.jobs import MapJob, ScoreJob, Task
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
-from desktop_app.retraining import (
-    ALIGN_KEY,
-    PSEUDO_KEY,
-    RETRAIN_AFTER,
-    RETRAIN_KEY,
-    RetrainTrigger,
-)
+from desktop_app.retraining import RetrainTrigger
 from desktop_app.training import TrainJob
 from ui.box_view import BoxView
 from ui.canvas import Canvas
@@ -39,20 +33,6 @@ from ui.main_window import MainWindow
 NEEDS_REVIEW = ("new", "proposed", "in_review")
 #: How many images after the current one the worker proposes first.
 LOOKAHEAD = 8
-
-__all__ = [  # the names moved to other modules stay importable from here
-    "ALIGN_KEY",
-    "LOOKAHEAD",
-    "MAP_TYPES",
-    "NEEDS_REVIEW",
-    "PSEUDO_KEY",
-    "RETRAIN_AFTER",
-    "RETRAIN_KEY",
-    "TYPED_MAPS",
-    "Controller",
-    "box_view",
-    "list_row",
-]
 
 
 def box_view(row: BoxRow, current_class: str | None = None) -> BoxView:
@@ -77,7 +57,7 @@ def list_row(row: ImageRow) -> ImageListRow:
     )
 
 
-class Controller(QObject, BoxEdits):
+class Controller(QObject):
     """Connects one open project to the main window, its canvas and the proposal worker.
 
     Args:
@@ -137,6 +117,7 @@ class Controller(QObject, BoxEdits):
         self.status_filter: str | None = None
         self.class_filter: str | None = None
         self._trainer = RetrainTrigger(project)
+        self.edits = BoxEditor(project, window, canvas, self.undo_stack, self)
         self._connect()
         window.set_heatmap_methods(list(MAP_TYPES))
         self.map_type = MAP_TYPES.get(window.heatmap_method())
@@ -155,12 +136,12 @@ class Controller(QObject, BoxEdits):
             (w.navigate_requested, lambda step: self.show_index(self.index + step)),
             (w.next_unreviewed_requested, self.next_unreviewed),
             (w.image_activated, self.show_image_id),
-            (w.accept_requested, self.accept),
-            (w.reject_requested, self.reject),
-            (w.draw_requested, self.start_drawing),
+            (w.accept_requested, self.edits.accept),
+            (w.reject_requested, self.edits.reject),
+            (w.draw_requested, self.edits.start_drawing),
             (w.undo_requested, self.undo_stack.undo),
             (w.redo_requested, self.undo_stack.redo),
-            (w.class_chosen, self.set_class),
+            (w.class_chosen, self.edits.set_class),
             (w.sort_requested, self.sort),
             (w.filter_requested, self.filter),
             (w.class_filter_requested, self.filter_class),
@@ -171,14 +152,14 @@ class Controller(QObject, BoxEdits):
             (w.rank_requested, self.rank_by_score),
             (w.train_requested, self.train_now),
             (w.classes_file_chosen, self.import_classes_file),
-            (w.classes_panel.add_requested, self.set_class),
+            (w.classes_panel.add_requested, self.edits.set_class),
             (w.classes_panel.rename_requested, self.rename_class),
             (w.classes_panel.merge_requested, self.merge_class),
             (w.classes_panel.delete_requested, self.delete_class),
             (w.classes_panel.move_requested, self.move_class),
-            (c.box_drawn, self.add_drawn_box),
-            (c.box_changed, self.move_box),
-            (c.delete_requested, self.delete_box),
+            (c.box_drawn, self.edits.add_drawn_box),
+            (c.box_changed, self.edits.move_box),
+            (c.delete_requested, self.edits.delete_box),
         ]
         self._connections = [signal.connect(slot) for signal, slot in pairs]
 
@@ -364,7 +345,7 @@ class Controller(QObject, BoxEdits):
         if image_id == self.current_id():
             selected = self.canvas.selected_id()
             shown = [] if self.unreadable is not None else self.project.boxes(image_id)
-            current = self.current_class()
+            current = self.edits.current_class()
             self.canvas.set_boxes([box_view(b, current) for b in shown])
             self.canvas.select(selected)
         self._update_position()

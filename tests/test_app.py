@@ -274,7 +274,7 @@ def test_an_unreadable_image_refuses_edits_until_the_file_is_mended(qtbot, app, 
     qtbot.keyClick(window, Qt.Key_W)
     assert not canvas.is_drawing()
     assert "Nothing can be saved" in window.statusBar().currentMessage()
-    controller.add_drawn_box((1, 1, 20, 20))  # even a drawing that reached the controller
+    controller.edits.add_drawn_box((1, 1, 20, 20))  # even a drawing that reached the controller
     assert project.boxes(image) == []
 
     Image.fromarray(np.zeros((50, 80, 3), np.uint8)).save(broken)  # fixed on disk

@@ -11,8 +11,8 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from desktop_app.controller import MAP_TYPES
 from desktop_app.jobs import ScoreJob
+from desktop_app.map_selector import MAP_TYPES
 from tests.worker_helpers import write_image
 from ui import graphics
 from ui.canvas import Canvas

@@ -42,12 +42,12 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     assert session.settings().align_saliency
     qtbot.waitUntil(lambda: all_proposed(session), timeout=LONG)
     controller = session.controller
-    controller.set_class("blob")  # what typing "blob" and Return in the class field does
+    controller.edits.set_class("blob")  # what typing "blob" and Return in the class field does
 
     for index in range(3):
         controller.show_index(index)
         assert not controller.training_queued
-        controller.add_drawn_box(boxes[index])
+        controller.edits.add_drawn_box(boxes[index])
     assert controller.training_queued
     qtbot.waitUntil(lambda: session.project.active_model_version() is not None, timeout=LONG)
 
@@ -64,7 +64,7 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     names = {b.class_name for r in unreviewed for b in session.project.boxes(r.id)}
     assert names == {"blob"}  # the head names a user class, never an ImageNet one
     controller.show_index(3)
-    controller.add_drawn_box(boxes[3])
+    controller.edits.add_drawn_box(boxes[3])
     assert not controller.training_queued  # 1 new box since the version: not yet
 
 
