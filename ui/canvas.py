@@ -2,7 +2,8 @@
 
 Scene coordinates are image pixels with continuous edges (the whole ``W × H`` image is
 ``(0, 0, W, H)``), so every coordinate exchanged with the outside is in image pixels.
-Items only draw; the view handles the mouse and keyboard itself (``ui.canvas_input``).
+Items only draw; the mouse and keyboard go to the :class:`~ui.canvas_input.CanvasInput`
+the canvas holds.
 The boxes and their handles live in ``ui.box_layer``, the heatmap in ``ui.heatmap_layer``.
 """
 
@@ -12,34 +13,29 @@ import textwrap
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPixmap, QResizeEvent, QTransform, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QKeyEvent,
+    QMouseEvent,
+    QPixmap,
+    QResizeEvent,
+    QTransform,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
 from ui import graphics
-from ui.box_geometry import MIN_SIDE
-from ui.box_layer import HANDLE_SIZE, BoxLayer
+from ui.box_layer import BoxLayer
 from ui.box_view import BoxView
-from ui.canvas_input import BOX_GRAB, HANDLE_GRAB, MIN_DRAWN, CanvasInput, Drag
+from ui.canvas_input import CanvasInput
 from ui.heatmap_layer import HeatmapLayer
-
-__all__ = [
-    "BOX_GRAB",
-    "HANDLE_GRAB",
-    "HANDLE_SIZE",
-    "MIN_DRAWN",
-    "MIN_SIDE",
-    "ZOOM_LIMITS",
-    "ZOOM_STEP",
-    "Canvas",
-]
 
 PLACEHOLDER_WIDTH = 60  # characters a line of placeholder text holds
 ZOOM_STEP = 1.25  # zoom factor per wheel notch
 ZOOM_LIMITS = (0.01, 64.0)
-_Z_RUBBER = 3
 
 
-class Canvas(CanvasInput, QGraphicsView):
+class Canvas(QGraphicsView):
     """Shows one image with its boxes; draws, selects, moves and resizes boxes.
 
     Signals carry image pixels: ``box_drawn((x1, y1, x2, y2))`` after a drawing,
@@ -66,19 +62,13 @@ class Canvas(CanvasInput, QGraphicsView):
         self.image_item = self.scene().addPixmap(QPixmap())
         self._heatmap = HeatmapLayer(self.scene())
         self.heatmap_item = self._heatmap.item
-        self._rubber = self.scene().addRect(
-            QRectF(), graphics.cosmetic_pen(Qt.GlobalColor.white, 1, Qt.PenStyle.DashLine)
-        )
-        self._rubber.setZValue(_Z_RUBBER)
-        self._rubber.hide()
-        self._layer = BoxLayer(self.scene())
+        self.layer = BoxLayer(self.scene())
         self._placeholder = self.scene().addSimpleText("")
         self._placeholder.setBrush(QColor(235, 235, 235))
         self._placeholder.hide()
         self._size: tuple[float, float] | None = None  # (W, H); None: nothing to draw on
-        self._drawing = False
         self._auto_fit = True
-        self._init_input()
+        self.input = CanvasInput(self)
 
     # Content
 
@@ -106,7 +96,7 @@ class Canvas(CanvasInput, QGraphicsView):
         boxes, no heatmap, and nothing can be drawn until :meth:`set_image`."""
         self.cancel_drawing()
         self.image_item.setPixmap(QPixmap())
-        self._layer.set_boxes([])
+        self.layer.set_boxes([])
         self._heatmap.set_heat(None)
         self._size = None
         wrap = textwrap.TextWrapper(PLACEHOLDER_WIDTH, break_long_words=False)
@@ -127,13 +117,12 @@ class Canvas(CanvasInput, QGraphicsView):
 
     def set_boxes(self, boxes: list[BoxView]) -> None:
         """Replace the boxes; rejected ones are not shown. Keeps the selection if its id stays."""
-        self._layer.set_boxes(boxes)
-        if self._drag in (Drag.MOVE, Drag.RESIZE):
-            self._drag = Drag.NONE
+        self.layer.set_boxes(boxes)
+        self.input.boxes_replaced()
 
     def boxes(self) -> list[BoxView]:
         """The boxes shown, as last given to :meth:`set_boxes` (rejected ones left out)."""
-        return list(self._layer.views.values())
+        return list(self.layer.views.values())
 
     def set_heatmap(self, heat: np.ndarray | None) -> None:
         """Show a ``(h, w)`` map of values in 0-1 stretched over the image, or none."""
@@ -155,32 +144,52 @@ class Canvas(CanvasInput, QGraphicsView):
 
     def selected_id(self) -> int | None:
         """The id of the selected box, or None."""
-        return self._layer.selected
+        return self.layer.selected
 
     def select(self, box_id: int | None) -> None:
         """Select a shown box (None or an unknown id clears the selection); emits nothing."""
-        self._layer.select(box_id)
+        self.layer.select(box_id)
 
     # Drawing
 
     def start_drawing(self) -> None:
         """Enter draw mode: the next left-button drag draws a box (not on a placeholder)."""
-        if self._size is None:
-            return
-        self._drawing = True
-        self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        if self._size is not None:
+            self.input.start_drawing()
 
     def cancel_drawing(self) -> None:
         """Leave draw mode without drawing (Escape does this)."""
-        self._drawing = False
-        if self._drag == Drag.DRAW:
-            self._drag = Drag.NONE
-        self._rubber.hide()
-        self.viewport().unsetCursor()
+        self.input.cancel_drawing()
 
     def is_drawing(self) -> bool:
         """Whether draw mode is on."""
-        return self._drawing
+        return self.input.drawing
+
+    def image_size(self) -> tuple[float, float] | None:
+        """``(W, H)`` of the image shown, in its pixels; None for a placeholder or nothing."""
+        return self._size
+
+    # Mouse and keys, handled by the input object
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if not self.input.press_event(event):
+            super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        """A fast second click acts as a press."""
+        self.mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self.input.move_event(event)
+        super().mouseMoveEvent(event)  # keeps the zoom anchor's mouse position current
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self.input.release_event(event)
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if not self.input.key_event(event):
+            super().keyPressEvent(event)
 
     # View
 
