@@ -56,7 +56,7 @@ CACHE_SIZE = 500
 POLL = 0.05
 
 
-class ProposalWorker(QObject, JobRunner):
+class ProposalWorker(QObject):
     """Proposes boxes for queued images in the thread it is moved to.
 
     Args:
@@ -133,6 +133,7 @@ class ProposalWorker(QObject, JobRunner):
         self._cache: dict = {}  # TaskContext.cache: kept from task to task
         self._models = ActiveModelSlot()
         self.signals = WorkerSignals()
+        self._runner = JobRunner(self, self._maps, self._cache, self._models)
 
     @property
     def proposals_ready(self) -> SignalInstance:
@@ -232,9 +233,9 @@ class ProposalWorker(QObject, JobRunner):
                     if isinstance(item, Task):
                         self._running = item
                 if isinstance(item, Task):
-                    self._run_task(item, generation)
+                    self._runner.run_task(item, generation)
                 elif item:
-                    self._process(item, generation)
+                    self._runner.process(item, generation)
         finally:
             if self._owns_project and self._project is not None:
                 self._project.close()
@@ -246,8 +247,33 @@ class ProposalWorker(QObject, JobRunner):
             if app is not None:  # hand the object back so the GUI thread may delete it
                 self.moveToThread(app.thread())
 
-    def _current(self, generation: int) -> bool:
+    # --- what the job runner uses (see desktop_app.worker_run.RunnerHost) ----------------
+
+    @property
+    def proposer(self) -> Proposer | None:
+        """The loaded proposer, None until the first job loads it."""
+        return self._proposer
+
+    @property
+    def load_error(self) -> str:
+        """Why the project or the model last failed to load."""
+        return self._load_error
+
+    def is_current(self, generation: int) -> bool:
+        """Whether work of ``generation`` should go on (no cancel or stop since)."""
         return generation == self._generation and not self._stop.is_set()
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def set_running(self, task: Task | None) -> None:
+        with self._lock:
+            self._running = task
+
+    def counts(self) -> tuple[int, int]:
+        """``(done, total)`` images of the current submission."""
+        with self._lock:
+            return self._done, self._total
 
     def _report_cancel(self) -> None:
         with self._lock:
@@ -262,7 +288,7 @@ class ProposalWorker(QObject, JobRunner):
             self.progress.emit(LABEL, total, total)
             self.cancelled.emit()
 
-    def _advance(self, generation: int, count: int) -> None:
+    def advance(self, generation: int, count: int) -> None:
         """Count ``count`` images of the current submission as done and report it."""
         with self._lock:
             if generation != self._generation:
@@ -288,7 +314,7 @@ class ProposalWorker(QObject, JobRunner):
             self._proposer = make_proposer(backbone, self.method)
         return self._project
 
-    def _load(self, generation: int) -> Project | None:
+    def load(self, generation: int) -> Project | None:
         """The project, with the model loaded; on failure report once, drop every queued
         job (failing its tasks) and return None."""
         try:

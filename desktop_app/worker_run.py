@@ -9,10 +9,8 @@ with each image's map kept in memory and saved to its ``.npy`` file.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PySide6.QtCore import SignalInstance
@@ -38,83 +36,100 @@ if TYPE_CHECKING:  # torch is imported in the worker thread only, on the first j
 LABEL = "Proposing boxes"
 
 
+class RunnerHost(Protocol):
+    """What the job runner needs of the worker that holds it."""
+
+    @property
+    def proposals_ready(self) -> SignalInstance: ...
+    @property
+    def progress(self) -> SignalInstance: ...
+    @property
+    def failed(self) -> SignalInstance: ...
+    @property
+    def task_finished(self) -> SignalInstance: ...
+    @property
+    def proposer(self) -> Proposer | None: ...
+    @property
+    def load_error(self) -> str: ...
+
+    def load(self, generation: int) -> Project | None: ...
+    def is_current(self, generation: int) -> bool: ...
+    def advance(self, generation: int, count: int) -> None: ...
+    def stopping(self) -> bool: ...
+    def set_running(self, task: Task | None) -> None: ...
+    def counts(self) -> tuple[int, int]: ...
+
+
 class JobRunner:
-    """Runs tasks and batches of proposals; mixed into
-    :class:`~desktop_app.worker.ProposalWorker`, which provides the attributes and
-    methods declared here (its signals, locks, counters, caches and model)."""
+    """Runs tasks and batches of proposals for :class:`~desktop_app.worker.ProposalWorker`,
+    which holds it and gives it the loaded project and model, its signals and its counters.
 
-    proposals_ready: SignalInstance
-    progress: SignalInstance
-    failed: SignalInstance
-    task_finished: SignalInstance
-    _project: Project | None
-    _proposer: Proposer | None
-    _lock: threading.Lock
-    _stop: threading.Event
-    _running: Task | None
-    _load_error: str
-    _done: int
-    _total: int
-    _maps: MapCache
-    _cache: dict
-    _models: ActiveModelSlot
-    _load: Callable[[int], Project | None]
-    _current: Callable[[int], bool]
-    _advance: Callable[[int, int], None]
+    Args:
+        worker: the worker (see :class:`RunnerHost`).
+        maps: the proposals' map cache.
+        cache: :attr:`~desktop_app.jobs.TaskContext.cache`, kept from task to task.
+        models: the active model version, loaded once.
+    """
 
-    def _run_task(self, task: Task, generation: int) -> None:
+    def __init__(
+        self, worker: RunnerHost, maps: MapCache, cache: dict, models: ActiveModelSlot
+    ) -> None:
+        self.worker = worker
+        self.maps = maps
+        self.cache = cache
+        self.models = models
+
+    def run_task(self, task: Task, generation: int) -> None:
         """Run a task to its end; whatever it raises is reported, never raised."""
         label, totals = task.label, [0]
 
         def progress(done: int, total: int) -> None:
             totals[0] = total
-            self.progress.emit(label, done, total)
+            self.worker.progress.emit(label, done, total)
 
         def cancelled() -> bool:
-            return task.cancel_requested or self._stop.is_set()
+            return task.cancel_requested or self.worker.stopping()
 
         try:
-            project = self._load(generation)
+            project = self.worker.load(generation)
             if project is None:
-                task.error = self._load_error
+                task.error = self.worker.load_error
                 return
-            assert self._proposer is not None
+            proposer = self.worker.proposer
+            assert proposer is not None
 
             def report(image_id: int, reason: str) -> None:
-                self.failed.emit(image_id, f"{label}: {reason}")
+                self.worker.failed.emit(image_id, f"{label}: {reason}")
 
-            ctx = TaskContext(project, self._proposer, progress, cancelled, report, self._cache)
+            ctx = TaskContext(project, proposer, progress, cancelled, report, self.cache)
             try:
                 result = task.run(ctx)
             except Exception as exc:  # a failed task must leave the loop running
                 if not cancelled():
                     task.error = reason_of(exc)
-                    self.failed.emit(task.image_id, f"{label}: {task.error}")
+                    self.worker.failed.emit(task.image_id, f"{label}: {task.error}")
             else:
                 if not cancelled():
                     task.result = result
         finally:
-            with self._lock:
-                self._running = None
+            self.worker.set_running(None)
             task.was_cancelled = cancelled() and task.error is None
-            self.progress.emit(label, totals[0], totals[0])
-            self.task_finished.emit(task)
+            self.worker.progress.emit(label, totals[0], totals[0])
+            self.worker.task_finished.emit(task)
 
-    def _process(self, jobs: list[ProposeJob], generation: int) -> None:
-        if self._project is None or self._proposer is None:
-            with self._lock:
-                done, total = self._done, self._total
-            self.progress.emit(LABEL, done, total)
-        project = self._load(generation)
+    def process(self, jobs: list[ProposeJob], generation: int) -> None:
+        if self.worker.proposer is None:  # loading takes a while: show the counts at once
+            self.worker.progress.emit(LABEL, *self.worker.counts())
+        project = self.worker.load(generation)
         if project is None:
             return
-        model = self._models.get(project, self._proposer, self.failed.emit)
+        model = self.models.get(project, self.worker.proposer, self.worker.failed.emit)
 
         todo: list[tuple[ProposeJob, np.ndarray]] = []
         sizes: list[tuple[int, int]] = []
         finished = 0
         for job in jobs:
-            if not self._current(generation):
+            if not self.worker.is_current(generation):
                 return
             try:
                 wanted = should_propose(project, job)
@@ -127,56 +142,62 @@ class JobRunner:
                     todo[-1] = (job, self._shrink(rgb, model))
                     continue
             except ImageLoadError as exc:
-                self.failed.emit(job.image_id, str(exc))
+                self.worker.failed.emit(job.image_id, str(exc))
                 self._mark_unreadable(project, job.image_id)
             except Exception as exc:  # the store: locked, closed, full disk ...
-                self.failed.emit(job.image_id, f"could not read its record: {reason_of(exc)}")
+                self.worker.failed.emit(
+                    job.image_id, f"could not read its record: {reason_of(exc)}"
+                )
             finished += 1
         if finished:
-            self._advance(generation, finished)
-        if not todo or not self._current(generation):
+            self.worker.advance(generation, finished)
+        if not todo or not self.worker.is_current(generation):
             return
 
         try:
-            assert self._proposer is not None
-            propose = self._proposer.propose if model is None else model.propose
+            proposer = self.worker.proposer
+            assert proposer is not None
+            propose = proposer.propose if model is None else model.propose
             results = propose([rgb for _, rgb in todo], sizes)
         except Exception as exc:  # e.g. out of memory on the device
             for job, _ in todo:
-                self.failed.emit(job.image_id, f"proposing failed: {reason_of(exc)}")
-            self._advance(generation, len(todo))
+                self.worker.failed.emit(job.image_id, f"proposing failed: {reason_of(exc)}")
+            self.worker.advance(generation, len(todo))
             return
 
         for (job, _), result in zip(todo, results, strict=True):
-            if not self._current(generation):
+            if not self.worker.is_current(generation):
                 return
             try:
                 version_id = None if model is None else model.version_id
                 store_proposals(project, job.image_id, result, version_id)
-                self._maps.remember(job.image_id, result.saliency, replace=True)
+                self.maps.remember(job.image_id, result.saliency, replace=True)
             except Exception as exc:
                 reason = f"could not store its proposals: {reason_of(exc)}"
-                self.failed.emit(job.image_id, reason)
+                self.worker.failed.emit(job.image_id, reason)
             else:
                 try:
-                    self._maps.save(job.image_id, result.saliency)
+                    self.maps.save(job.image_id, result.saliency)
                 except OSError as exc:  # the map stays in memory for this session
-                    self.failed.emit(job.image_id, f"could not save its map: {exc}")
-                self.proposals_ready.emit(job.image_id)
-            self._advance(generation, 1)
+                    self.worker.failed.emit(job.image_id, f"could not save its map: {exc}")
+                self.worker.proposals_ready.emit(job.image_id)
+            self.worker.advance(generation, 1)
 
     def _mark_unreadable(self, project: Project, image_id: int) -> None:
         try:
             mark_unreadable(project, image_id)
         except Exception as exc:  # the store: locked, closed, full disk ...
-            self.failed.emit(image_id, f"could not record it as unreadable: {reason_of(exc)}")
+            self.worker.failed.emit(
+                image_id, f"could not record it as unreadable: {reason_of(exc)}"
+            )
         else:
-            self.proposals_ready.emit(image_id)  # the list shows the new status
+            self.worker.proposals_ready.emit(image_id)  # the list shows the new status
 
     def _shrink(self, rgb: np.ndarray, model: ActiveModel | None) -> np.ndarray:
         """The network-size copy of an image (a batch of 24 MP photos would take GBs)."""
         from core.proposals import resize_for_network
 
-        assert self._proposer is not None
-        side = self._proposer.recipe.input_size if model is None else model.input_size
+        proposer = self.worker.proposer
+        assert proposer is not None
+        side = proposer.recipe.input_size if model is None else model.input_size
         return resize_for_network(rgb, side)
