@@ -3,7 +3,7 @@
 Usage: ``python -m bench.store [--images 100000] [--rounds 3]``. Creates a temporary project,
 registers generated relative paths (nested folders, unicode and spaces in names), gives 90%
 of the images a random score in one bulk update, then times the queries the review queue
-uses: best of ``--rounds`` for each query.
+uses, and opening the closed project again: best of ``--rounds`` for each.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from core.store import Project
+from core.store.database import DEFAULT_BUSY_TIMEOUT, check_intact
 
 
 def _paths(count: int) -> list[str]:
@@ -74,6 +75,12 @@ def main() -> None:
         )
         project.close()
         size = project.db_path.stat().st_size
+        figures["open the closed project again and close it"] = _best(
+            lambda: Project.open(project.db_path).close(), args.rounds
+        )
+        figures["of which PRAGMA quick_check (on every open)"] = _best(
+            lambda: check_intact(project.db_path, DEFAULT_BUSY_TIMEOUT), args.rounds
+        )
 
     print(f"project store, {args.images} images, best of {args.rounds} for queries")
     for name, seconds in figures.items():

@@ -6,6 +6,8 @@ so widths, heights and box coordinates always refer to the image as a person see
 
 from __future__ import annotations
 
+import os
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,13 +16,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
-#: Largest image accepted, in pixels (width × height). Larger files are refused with a
-#: clear message instead of exhausting memory (PIL's decompression-bomb guard).
+#: Largest image accepted, in pixels (width × height). Larger files are refused from their
+#: header, before any pixel is decoded, instead of exhausting memory (there is no setting).
 MAX_PIXELS = 250_000_000
+#: Pillow's own guard stays on for what only decoding reveals (GIF frames, TIFF tiles).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 #: Longest side of the copy :func:`load_display` decodes for the screen.
 DISPLAY_SIDE = 2048
@@ -78,28 +81,46 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img)
 
 
+def _too_large(path: Path, megapixels: str, limit: int) -> ImageLoadError:
+    return ImageLoadError(
+        f"{path}: image too large: has {megapixels} megapixels, "
+        f"over the limit of {limit / 1e6:,.1f} megapixels"
+    )
+
+
 @contextmanager
-def _reading(path: Path, limit: int) -> Iterator[None]:
-    """Turn whatever reading ``path`` raises into one :class:`ImageLoadError` sentence."""
+def _opened(path: Path, limit: int) -> Iterator[Image.Image]:
+    """``path`` opened by Pillow, its header read and no pixel decoded, refused when it has
+    more than ``limit`` pixels (width × height); whatever reading it raises, in the block
+    too, becomes one :class:`ImageLoadError` sentence.
+
+    Pillow's DecompressionBombWarning is silenced while opening, as the check here says it
+    better, and is an error while decoding (a GIF frame or TIFF tile larger than the header).
+    Pillow itself refuses to open more than twice ``Image.MAX_IMAGE_PIXELS``: the message
+    then gives that bound, as Pillow does not say the size.
+    """
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
+            if img.width * img.height > limit:
+                raise _too_large(path, f"{img.width * img.height / 1e6:,.1f}", limit)
+            yield img
+    except ImageLoadError:
+        raise
     except FileNotFoundError as exc:
         raise ImageLoadError(f"{path}: no such file") from exc
+    except PermissionError as exc:
+        raise ImageLoadError(f"{path}: cannot be read (permission denied)") from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError(f"{path}: not an image file SaliBox can read") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(
-            f"{path}: image too large ({exc}; the limit is {limit / 1e6:g} megapixels)"
-        ) from exc
+        bound = Image.MAX_IMAGE_PIXELS * (2 if isinstance(exc, Image.DecompressionBombError) else 1)
+        raise _too_large(path, f"more than {bound / 1e6:,.1f}", limit) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"{path}: damaged or truncated image ({exc})") from exc
-
-
-def _check_pixels(img: Image.Image, limit: int) -> None:
-    if img.width * img.height > limit:
-        raise Image.DecompressionBombError(f"{img.width}x{img.height}")
 
 
 def load_rgb(path: str | Path, max_pixels: int | None = None) -> LoadedImage:
@@ -114,12 +135,12 @@ def load_rgb(path: str | Path, max_pixels: int | None = None) -> LoadedImage:
         The image as a ``(H, W, 3)`` uint8 array.
 
     Raises:
-        ImageLoadError: the file is missing, not an image, truncated, corrupt or too large.
+        ImageLoadError: the file is missing, unreadable (permission), not an image,
+            truncated, corrupt or too large (checked from the header, before decoding).
     """
     path = Path(path)
     limit = MAX_PIXELS if max_pixels is None else max_pixels
-    with _reading(path, limit), Image.open(path) as img:
-        _check_pixels(img, limit)
+    with _opened(path, limit) as img:
         rgb = _to_rgb(ImageOps.exif_transpose(img))
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ImageLoadError(f"{path}: image has no pixels")
@@ -155,8 +176,7 @@ def load_display(
     """
     path = Path(path)
     limit = MAX_PIXELS if max_pixels is None else max_pixels
-    with _reading(path, limit), Image.open(path) as img:
-        _check_pixels(img, limit)
+    with _opened(path, limit) as img:
         width, height = img.size
         if img.getexif().get(_EXIF_ORIENTATION) in _TRANSPOSING_ORIENTATIONS:
             width, height = height, width
@@ -180,25 +200,49 @@ _EXIF_ORIENTATION = 0x0112
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of an image as displayed (EXIF orientation applied), read from
-    the file's header without decoding its pixels.
+    """``(width, height)`` in pixels of an image as displayed (EXIF orientation applied, as
+    :func:`load_rgb` sees it), read from the file's header without decoding its pixels.
 
     Raises:
-        ImageLoadError: missing, unreadable or not an image.
+        ImageLoadError: as :func:`load_rgb`, including over :data:`MAX_PIXELS`.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            if img.getexif().get(_EXIF_ORIENTATION) in _TRANSPOSING_ORIENTATIONS:
-                width, height = height, width
-    except FileNotFoundError as exc:
-        raise ImageLoadError(f"{path}: no such file") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageLoadError(f"{path}: not an image file SaliBox can read") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{path}: damaged image header ({exc})") from exc
+    with _opened(path, MAX_PIXELS) as img:
+        width, height = img.size
+        if isinstance(img, PngImagePlugin.PngImageFile) and "exif" not in img.info:
+            _read_png_trailer(img)
+        # Image.getexif, not PngImageFile's, which decodes all pixels when "exif" is missing.
+        if Image.Image.getexif(img).get(_EXIF_ORIENTATION) in _TRANSPOSING_ORIENTATIONS:
+            width, height = height, width
     return width, height
+
+
+#: PNG chunks that may carry the EXIF orientation after the pixel data: eXIf, and text
+#: with "Raw profile type exif" or XMP.
+_PNG_METADATA = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})
+
+
+def _read_png_trailer(img: PngImagePlugin.PngImageFile) -> None:
+    """Read the metadata chunks after a PNG's pixel data into ``img.info`` with Pillow's own
+    chunk reader, as decoding the image would, seeking over the pixel data instead.
+
+    Raises:
+        OSError, SyntaxError, ValueError: a truncated or malformed chunk.
+    """
+    fp, stream = img.fp, img.png
+    assert fp is not None and stream is not None, "called on a PNG before decoding"
+    fp.seek(8)  # after the signature
+    after_pixels = False
+    while len(head := fp.read(8)) == 8:
+        length, kind = struct.unpack(">I4s", head)
+        if kind == b"IEND" or (after_pixels and kind == b"fcTL"):  # fcTL: the next frame
+            return
+        if after_pixels and kind in _PNG_METADATA:
+            stream.call(kind, fp.tell(), length)
+            fp.seek(4, os.SEEK_CUR)  # the CRC
+        else:
+            fp.seek(length + 4, os.SEEK_CUR)
+        after_pixels = after_pixels or kind == b"IDAT"
 
 
 def list_images(folder: str | Path) -> list[Path]:

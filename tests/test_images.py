@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import struct
+import warnings
+import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 import core.images
 from core.images import ImageLoadError, is_image_file, list_images, load_display, load_rgb
@@ -214,12 +217,43 @@ def test_directory_is_not_an_image(tmp_path):
     _assert_load_error(folder)
 
 
-@pytest.mark.parametrize("size", [(40, 30), (200, 100)])  # warning range, error range
-def test_image_over_pixel_limit(tmp_path, monkeypatch, size):
-    path = save(Image.new("RGB", size), tmp_path / "huge.png")
-    monkeypatch.setattr(core.images, "MAX_PIXELS", 1000)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    _assert_load_error(path, "too large")
+@pytest.mark.parametrize(
+    ("size", "said"),
+    [
+        ((1200, 1000), "has 1.2 megapixels"),  # over the limit, where Pillow only warns
+        ((2100, 1000), "has more than 2.0 megapixels"),  # where Pillow refuses to open it
+    ],
+)
+def test_image_over_pixel_limit(tmp_path, monkeypatch, size, said):
+    path = save(Image.new("L", size), tmp_path / "huge.png")
+    monkeypatch.setattr(core.images, "MAX_PIXELS", 1_000_000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for read in (load_rgb, load_display, core.images.image_size):
+            with pytest.raises(ImageLoadError) as info:
+                read(path)
+            assert str(info.value) == (
+                f"{path}: image too large: {said}, over the limit of 1.0 megapixels"
+            )
+    assert [str(w.message) for w in seen] == []  # Pillow's DecompressionBombWarning is silent
+
+
+@pytest.mark.parametrize("read", [load_rgb, load_display, core.images.image_size])
+def test_permission_denied(tmp_path, monkeypatch, read):
+    # Tests run as root, where chmod 000 does not stop a read: make open() fail as it would.
+    path = save(Image.new("RGB", (8, 6)), tmp_path / "private.png")
+    real_open = open
+
+    def denying_open(file, *args, **kwargs):
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", denying_open)
+    with pytest.raises(ImageLoadError) as info:
+        read(path)
+    assert str(info.value) == f"{path}: cannot be read (permission denied)"
 
 
 def test_pixel_limit_restored(tmp_path):
@@ -298,6 +332,44 @@ def test_image_size_swaps_for_exif_rotation(tmp_path):
     path = tmp_path / "rotated.jpg"
     img.save(path, exif=exif)
     assert core.images.image_size(path) == (20, 40) == (load_rgb(path).width, load_rgb(path).height)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _orientation_6() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return exif.tobytes()[6:]  # an eXIf chunk holds the TIFF data without b"Exif\0\0"
+
+
+TRAILERS = {
+    "no metadata": b"",
+    "eXIf after the pixels": _png_chunk(b"eXIf", _orientation_6()),
+    "XMP after the pixels": _png_chunk(
+        b"iTXt", b'XML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta tiff:Orientation="6"/>'
+    ),
+}
+
+
+@pytest.mark.parametrize("trailer", TRAILERS, ids=list(TRAILERS))
+def test_image_size_of_a_png_reads_no_pixels(tmp_path, monkeypatch, trailer):
+    """A 12-megapixel PNG: image_size never decodes it (Pillow's getexif() on a PNG
+    decodes all pixels to look for metadata after them), and agrees with load_rgb."""
+    plain = save(Image.new("L", (4000, 3000)), tmp_path / "plain.png").read_bytes()
+    path = tmp_path / "big.png"
+    path.write_bytes(plain[:-12] + TRAILERS[trailer] + plain[-12:])  # before IEND
+    expected = (4000, 3000) if trailer == "no metadata" else (3000, 4000)
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("pixels decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert core.images.image_size(path) == expected
+    monkeypatch.undo()
+    loaded = load_rgb(path)
+    assert (loaded.width, loaded.height) == expected
 
 
 def test_configurable_pixel_limit(tmp_path):

@@ -94,6 +94,65 @@ def test_file_that_is_not_a_database_is_refused(tmp_path, folder):
     assert junk.read_bytes().startswith(b"\xff\xd8\xff\xe0 not")
 
 
+def test_empty_file_is_refused_untouched(tmp_path, folder):
+    empty = tmp_path / "labels.db"
+    empty.touch()  # an existing project is never empty: SaliBox writes its schema at once
+    with pytest.raises(StoreError) as info:
+        Project.open(empty, folder)
+    assert str(info.value) == (
+        f"{empty}: is an empty file, not a SaliBox project (left as it is); "
+        "delete it to create a new project there."
+    )
+    assert empty.read_bytes() == b""
+    assert sorted(tmp_path.iterdir()) == [empty, folder]  # no write-ahead log either
+
+
+def overwrite_page(path: Path, table: str, seed: int = 11) -> None:
+    """Random bytes over the root page of ``table``, as a failing disk or program might
+    (read-only first, so that a write-ahead log stays as it is)."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        page = conn.execute(
+            f"SELECT rootpage FROM sqlite_master WHERE name = '{table}'"
+        ).fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        conn.close()
+    data = bytearray(path.read_bytes())
+    data[(page - 1) * size : page * size] = random.Random(seed).randbytes(size)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("left_open", [False, True], ids=["closed", "killed"])
+def test_damaged_database_is_refused_untouched(db, left_open):
+    """A page no call of the session reads (training runs): opening used to succeed and
+    then commit boxes into the damaged file."""
+    if left_open:  # a process killed with changes still in the write-ahead log
+        subprocess.run(
+            [sys.executable, "-c", KILLED_WITH_A_BOX, str(db)],
+            cwd=ROOT,
+            check=True,
+        )
+        assert (db.parent / f"{db.name}-wal").stat().st_size > 0
+    overwrite_page(db, "training_run")
+    files = {p.name: digest(p) for p in db.parent.iterdir()}
+    with pytest.raises(StoreError) as info, Project.open(db) as project:
+        project.add_box(project.image_by_path("a.jpg").id, "cat", (5, 6, 7, 8))
+    message = str(info.value)
+    assert message.startswith(f"{db}: project database is damaged (SQLite's quick_check: ")
+    assert message.endswith("); restore it from a backup.")
+    assert {p.name: digest(p) for p in db.parent.iterdir()} == files
+
+
+KILLED_WITH_A_BOX = """
+import os, sys
+from core.store import Project
+project = Project.open(sys.argv[1])
+project.add_box(project.image_by_path("a.jpg").id, "dog", (2, 3, 4, 5))
+os._exit(0)
+"""
+
+
 def test_older_database_is_backed_up_then_upgraded(db, folder):
     engine = create_engine(f"sqlite:///{db}")
     with engine.begin() as conn:

