@@ -47,7 +47,7 @@ class BoxLayer:
         for item in self._items.values():
             self._scene.removeItem(item)
         self.views = {
-            view.id: replace(view, box=tuple(float(v) for v in view.box))
+            view.id: replace(view, box=graphics.as_box(view.box))
             for view in boxes
             if view.state != "rejected"
         }
@@ -65,6 +65,8 @@ class BoxLayer:
 
     def show_box(self, box: Box) -> None:
         """Show the selected box at ``box`` while it is being edited."""
+        if self.selected is None:
+            return
         view = self.views[self.selected]
         self.views[view.id] = replace(view, box=box)
         self._items[view.id].set_box(box)
@@ -72,7 +74,7 @@ class BoxLayer:
 
     def update_handles(self) -> None:
         """Put the handles on the selected box's edges, or hide them when none is selected."""
-        view = self.views.get(self.selected)
+        view = None if self.selected is None else self.views.get(self.selected)
         for handle, direction in zip(self._handles, graphics.HANDLES, strict=True):
             handle.setVisible(view is not None)
             if view is not None:

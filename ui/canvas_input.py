@@ -24,7 +24,7 @@ BOX_GRAB = 3  # slack around a box's outline that still hits the box, view pixel
 MIN_DRAWN = 2.0  # smallest side of a drawn box, image pixels
 MIN_DRAWN_ON_SCREEN = 6.0  # and on screen, view pixels: a slip of the hand draws nothing
 Z_RUBBER = 3
-NUDGES = {
+NUDGES: dict[Qt.Key, tuple[int, int]] = {
     Qt.Key.Key_Left: (-1, 0),
     Qt.Key.Key_Right: (1, 0),
     Qt.Key.Key_Up: (0, -1),
@@ -174,7 +174,7 @@ class CanvasInput:
 
     def key_event(self, event: QKeyEvent) -> bool:
         """Escape leaves draw mode; arrows nudge the selected box (Shift: 10 px); Delete."""
-        key, layer, size = event.key(), self.canvas.layer, self.canvas.image_size()
+        key, layer, size = Qt.Key(event.key()), self.canvas.layer, self.canvas.image_size()
         selected = layer.selected
         if key == Qt.Key.Key_Escape and self.drawing:
             self.cancel_drawing()

@@ -60,7 +60,8 @@ class ClassesPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.list = QListWidget(self, focusPolicy=Qt.FocusPolicy.NoFocus)
+        self.list = QListWidget(self)
+        self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.itemClicked.connect(lambda item: self.class_activated.emit(self._name(item)))
         self._names: list[str] = []
@@ -75,7 +76,8 @@ class ClassesPanel(QWidget):
             ("Down", lambda: self._move(1)),
         ]
         for i, (text, slot) in enumerate(actions):
-            button = QPushButton(text, self, focusPolicy=Qt.FocusPolicy.NoFocus)
+            button = QPushButton(text, self)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.clicked.connect(lambda _checked=False, s=slot: s())
             grid.addWidget(button, i // 2, i % 2)
             self.buttons[text] = button

@@ -33,6 +33,12 @@ HANDLE_CURSORS = {
 }
 
 
+def as_box(values: tuple[float, ...] | list[float]) -> Box:
+    """Four numbers as a box ``(x1, y1, x2, y2)`` of floats."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
+
+
 def jet_lut() -> np.ndarray:
     """A ``(256, 3)`` uint8 jet colour map: dark blue, blue, cyan, yellow, red, dark red."""
     x = np.linspace(0.0, 1.0, 256)
@@ -107,7 +113,7 @@ class _Label(QGraphicsSimpleTextItem):
     ) -> None:
         """Fill the background, then draw the text."""
         painter.fillRect(self.boundingRect(), self._background)
-        super().paint(painter, option, widget)
+        super().paint(painter, option, widget)  # type: ignore[arg-type]  # Qt takes None
 
 
 class BoxItem(QGraphicsRectItem):

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import partial
 
 from PySide6.QtCore import (
+    QByteArray,
     QEvent,
     QObject,
     QSettings,
@@ -64,6 +65,22 @@ def _refill(combo: QComboBox, items: list[str]) -> None:
         combo.setCurrentIndex(max(0, combo.findText(current)) if items else -1)
 
 
+def stored_bytes(stored: QSettings, key: str) -> QByteArray:
+    """A saved window layout (empty when there is none or it is not bytes)."""
+    value = stored.value(key, QByteArray())
+    if isinstance(value, QByteArray):
+        return value
+    return QByteArray(bytes(value)) if isinstance(value, bytes | bytearray) else QByteArray()
+
+
+def dock(title: str, name: str, widget: QWidget, window: QMainWindow) -> QDockWidget:
+    """A dock titled ``title`` holding ``widget``; ``name`` keeps its place across sessions."""
+    docked = QDockWidget(title, window)
+    docked.setObjectName(name)
+    docked.setWidget(widget)
+    return docked
+
+
 class MainWindow(QMainWindow):
     """SaliBox's main window; see the module docstring."""
 
@@ -94,7 +111,8 @@ class MainWindow(QMainWindow):
     classes_file_chosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, windowTitle="SaliBox")
+        super().__init__(parent)
+        self.setWindowTitle("SaliBox")
         self.image_list = ImageListPanel(self)
         self.image_model = self.image_list.model
         self.table = self.image_list.table
@@ -117,18 +135,16 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self.classes_panel = ClassesPanel(self)
         self.classes_panel.class_activated.connect(self._choose_named_class)
-        self._classes_dock = QDockWidget(
-            "Classes", self, objectName="classes", widget=self.classes_panel
-        )
+        self._classes_dock = dock("Classes", "classes", self.classes_panel, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._classes_dock)
         self._build_menus()
         self._help: HelpDialog | None = None
         self.resize(1280, 800)
         self.splitter.setSizes([340, 940])
-        stored = settings()  # b"" restores nothing
-        self.restoreGeometry(stored.value("window/geometry", b""))
-        self.restoreState(stored.value("window/state", b""))
-        self.splitter.restoreState(stored.value("window/splitter", b""))
+        stored = settings()  # an empty value restores nothing
+        self.restoreGeometry(stored_bytes(stored, "window/geometry"))
+        self.restoreState(stored_bytes(stored, "window/state"))
+        self.splitter.restoreState(stored_bytes(stored, "window/splitter"))
 
     def _build_toolbar(self) -> QHBoxLayout:
         combo = self.class_combo = QComboBox(self, editable=True, minimumContentsLength=16)
@@ -144,9 +160,11 @@ class MainWindow(QMainWindow):
         self._committing = False  # while the field hands the keys back to the canvas
         self.heatmap_box = QCheckBox("Heatmap (H)", self)
         self.heatmap_box.toggled.connect(self.heatmap_toggled)
-        self.method_combo = QComboBox(self, toolTip="Which saliency map the heatmap shows")
+        self.method_combo = QComboBox(self)
+        self.method_combo.setToolTip("Which saliency map the heatmap shows")
         self.method_combo.currentTextChanged.connect(self.heatmap_method_changed)
-        slider = self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self, maximum=100)
+        slider = self.opacity_slider = QSlider(Qt.Orientation.Horizontal, self)
+        slider.setMaximum(100)
         slider.setValue(50)
         slider.setMaximumWidth(140)
         slider.valueChanged.connect(lambda value: self.heatmap_opacity_changed.emit(value / 100))
@@ -161,20 +179,25 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         self.position_label, self.job_label = QLabel(self), QLabel(self)
-        self.progress = QProgressBar(self, maximumWidth=160, textVisible=False)
+        self.progress = QProgressBar(self)
+        self.progress.setMaximumWidth(160)
+        self.progress.setTextVisible(False)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.clicked.connect(self.cancel_requested)
         keep_keys = (self.heatmap_box, self.method_combo, self.opacity_slider, self.cancel_button)
-        for widget in keep_keys:
-            widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay with the canvas
+        for control in keep_keys:
+            control.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay with the canvas
         bar = self.statusBar()
-        for widget in (self.job_label, self.progress, self.cancel_button, self.position_label):
-            bar.addPermanentWidget(widget)
+        for shown in (self.job_label, self.progress, self.cancel_button, self.position_label):
+            bar.addPermanentWidget(shown)
         self._error = ""  # the message shown in red, until another one replaces it
-        bar.messageChanged.connect(lambda text: text == self._error or bar.setStyleSheet(""))
+        bar.messageChanged.connect(self._uncolour_status)
         self.set_job(None)
-        self.error_log = QPlainTextEdit(self, readOnly=True, maximumBlockCount=500)
-        self.open_log_button = QPushButton("Open the log file", self, enabled=False)
+        self.error_log = QPlainTextEdit(self)
+        self.error_log.setReadOnly(True)
+        self.error_log.setMaximumBlockCount(500)
+        self.open_log_button = QPushButton("Open the log file", self)
+        self.open_log_button.setEnabled(False)
         self.open_log_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.open_log_button.clicked.connect(self._open_log_file)
         self._log_file: str | None = None
@@ -183,7 +206,7 @@ class MainWindow(QMainWindow):
         panel_layout.setContentsMargins(0, 0, 0, 0)
         panel_layout.addWidget(self.error_log, 1)
         panel_layout.addWidget(self.open_log_button, 0, Qt.AlignmentFlag.AlignLeft)
-        self._log_dock = QDockWidget("Errors", self, objectName="errors", widget=panel)
+        self._log_dock = dock("Errors", "errors", panel, self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self._log_dock)
         self._log_dock.hide()
 
@@ -241,6 +264,11 @@ class MainWindow(QMainWindow):
         action.triggered.connect(lambda _checked=False: slot())
         self.addAction(action)
         return action
+
+    def _uncolour_status(self, text: str) -> None:
+        """The status bar turns black again once the red error message is replaced."""
+        if text != self._error:
+            self.statusBar().setStyleSheet("")
 
     def set_canvas(self, canvas: QWidget) -> None:
         """Show this widget (a ``ui.canvas.Canvas``) in place of the previous one; focus it."""
@@ -315,7 +343,9 @@ class MainWindow(QMainWindow):
                     self._on_class_typed()
                 return True
         if event.type() == QEvent.Type.FocusIn:  # typing replaces the name shown
-            QTimer.singleShot(0, self.class_combo.lineEdit().selectAll)
+            field = self.class_combo.lineEdit()
+            if field is not None:
+                QTimer.singleShot(0, field.selectAll)
         if event.type() == QEvent.Type.FocusOut:
             self._revert_class_field()
         return super().eventFilter(watched, event)

@@ -63,7 +63,8 @@ class ModelVersionsDialog(QDialog):
     def __init__(
         self, versions: list[VersionView], active: int | None, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent, windowTitle="Model versions")
+        super().__init__(parent)
+        self.setWindowTitle("Model versions")
         self.versions = list(versions)
         self.table = QTableWidget(len(self.versions), len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -116,6 +117,8 @@ class ModelVersionsDialog(QDialog):
         for row, v in enumerate(self.versions):
             for column in range(len(COLUMNS)):
                 item = self.table.item(row, column)
+                if item is None:
+                    continue
                 font = item.font()
                 font.setBold(v.id == active)
                 item.setFont(font)
