@@ -6,6 +6,12 @@ images are exported; those without accepted boxes are written as images with no 
 edited boxes are added, with those boxes only. An image that is not reviewed is never
 written as an image with no objects (a model trained on it would learn that its objects
 are background), and an ``unreadable`` image is never written.
+
+An export only reads the project. A row it cannot trust (a coordinate or size that is not
+a number, an inverted box, a path leaving the project folder: see
+:mod:`core.export_rows`) leaves out its image with a line in
+:attr:`ExportSummary.problems`; a class name no format can store leaves out that class and
+its boxes with a line in :attr:`ExportSummary.warnings`. The rest is exported.
 """
 
 from __future__ import annotations
@@ -15,8 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from core.export_rows import (
+    RefusedRow,
+    box_record,
+    checked_path,
+    class_problems,
+    stored_size,
+)
 from core.formats.coco import export_coco
-from core.formats.records import BoxRecord, ExportReport, ImageMode, ImageRecord, clip_box
+from core.formats.records import ExportReport, ImageMode, ImageRecord, clip_box, shown_path
 from core.formats.voc_beside import export_voc_beside
 from core.formats.voc_export import VocExportReport, export_voc
 from core.formats.yolo import export_yolo
@@ -33,6 +46,7 @@ EXPORTED_STATES = ("accepted", "edited")
 NOT_REVIEWED = "not reviewed"
 NO_ACCEPTED_BOXES = "not reviewed, without accepted boxes"
 UNREADABLE = "unreadable"
+REFUSED = "refused"
 
 
 class ExportCancelled(Exception):
@@ -48,9 +62,11 @@ class ExportSummary:
         images: images written (annotation files, or images in the COCO file).
         boxes: boxes of the written images per class name, in the project's class order.
         skipped: images left out per reason (:data:`NOT_REVIEWED`, :data:`NO_ACCEPTED_BOXES`,
-            :data:`UNREADABLE`); only reasons that occurred.
-        problems: one line per image file that could not be read (counted as unreadable).
-        warnings: the format's lines: boxes clipped or left out, files missing or clashing.
+            :data:`UNREADABLE`, :data:`REFUSED`); only reasons that occurred.
+        problems: one line per image left out because its file could not be read
+            (unreadable) or its row is damaged or unsafe (refused).
+        warnings: classes left out with their boxes, then the format's lines: boxes
+            clipped or left out, files missing, clashing or impossible to name.
         split: ``(train, val)`` image counts of a VOCdevkit export, else None.
     """
 
@@ -66,30 +82,30 @@ class ExportSummary:
         return [f"{n} {reason}" for reason, n in self.skipped.items()]
 
 
-def _record(project: Project, row: ImageRow, problems: list[str]) -> ImageRecord | None:
+def _record(
+    project: Project, row: ImageRow, class_problems: dict[str, str], left_out: Counter[str]
+) -> ImageRecord:
     """The image with its accepted and edited boxes; a size not yet known is read from the
-    file's header and stored. None (and a line in ``problems``) when the file cannot be read."""
-    width, height = row.width, row.height
-    if width is None or height is None:
-        try:
-            width, height = image_size(project.root / row.path)
-        except ImageLoadError as exc:
-            problems.append(str(exc))
-            return None
-        project.set_image_size(row.id, width, height)
-    boxes = tuple(
-        BoxRecord(
-            class_name=b.class_name,
-            box=b.box,
-            difficult=b.difficult,
-            truncated=b.truncated,
-            occluded=b.occluded,
-            pose=b.pose,
-            verified=b.verified,
-        )
-        for b in project.boxes(row.id, states=EXPORTED_STATES)
-    )
-    return ImageRecord(path=row.path, width=width, height=height, boxes=boxes)
+    file's header (and not stored: an export only reads the project). Boxes of a class in
+    ``class_problems`` are left out and counted in ``left_out``.
+
+    Raises:
+        RefusedRow: a damaged row or a path outside the project (see core.export_rows).
+        ImageLoadError: the size is not known and the file cannot be read.
+    """
+    path = checked_path(row)
+    size = stored_size(row) or image_size(project.root / path)
+    try:
+        rows = project.boxes(row.id, states=EXPORTED_STATES)
+    except (TypeError, ValueError) as exc:  # a column the store cannot convert
+        raise RefusedRow(f"{shown_path(path)}: its boxes cannot be read ({exc}); left out") from exc
+    boxes = []
+    for box in rows:
+        if box.class_name in class_problems:
+            left_out[box.class_name] += 1
+        else:
+            boxes.append(box_record(path, box))
+    return ImageRecord(path=path, width=size[0], height=size[1], boxes=tuple(boxes))
 
 
 def _records(
@@ -98,32 +114,42 @@ def _records(
     step: Callable[[], None],
     skipped: Counter[str],
     problems: list[str],
-) -> tuple[list[ImageRecord], set[str]]:
-    """The records to write, and the paths of the reviewed ones; images left out are
-    counted in ``skipped``. An image not done keeps only its boxes that overlap it, and is
-    left out without any."""
+    class_problems: dict[str, str],
+) -> tuple[list[ImageRecord], set[str], Counter[str]]:
+    """The records to write, the paths of the reviewed ones and the boxes left out per
+    class of ``class_problems``; images left out are counted in ``skipped`` with a line in
+    ``problems``. An image not done keeps only its boxes that overlap it, and is left out
+    without any."""
     records: list[ImageRecord] = []
     reviewed: set[str] = set()
+    left_out: Counter[str] = Counter()
     for row in candidates:
         step()
-        record = _record(project, row, problems)
-        if record is not None and row.status != "done":
-            w, h = record.width, record.height
-            record = replace(record, boxes=tuple(b for b in record.boxes if clip_box(b.box, w, h)))
-        if record is None or not (record.boxes or row.status == "done"):
-            skipped[UNREADABLE if record is None else NO_ACCEPTED_BOXES] += 1
+        try:
+            record = _record(project, row, class_problems, left_out)
+        except (RefusedRow, ImageLoadError) as exc:
+            problems.append(str(exc))
+            skipped[REFUSED if isinstance(exc, RefusedRow) else UNREADABLE] += 1
             step()  # the write step this image will not take
             continue
+        if row.status != "done":
+            w, h = record.width, record.height
+            record = replace(record, boxes=tuple(b for b in record.boxes if clip_box(b.box, w, h)))
+            if not record.boxes:
+                skipped[NO_ACCEPTED_BOXES] += 1
+                step()
+                continue
         records.append(record)
         if row.status == "done":
             reviewed.add(record.path)
-    return records, reviewed
+    return records, reviewed, left_out
 
 
 def _write(
     project: Project,
     records: list[ImageRecord],
     reviewed: set[str],
+    classes: list[str],
     fmt: str,
     out: Path | None,
     voc_layout: str,
@@ -132,7 +158,7 @@ def _write(
     step: Callable[[], None],
 ) -> ExportReport:
     """Hand ``records`` to the format's writer; ``reviewed`` are the paths of done images,
-    ``split`` the VOCdevkit ``(val_fraction, seed)``."""
+    ``classes`` the names YOLO and COCO list, ``split`` the VOCdevkit ``(val_fraction, seed)``."""
 
     def is_reviewed(record: ImageRecord) -> bool:
         return record.path in reviewed
@@ -156,9 +182,9 @@ def _write(
             step=step,
         )
     if fmt == "yolo":
-        return export_yolo(records, out, project.classes(), project.root, images, step)
+        return export_yolo(records, out, classes, project.root, images, step)
     out.mkdir(parents=True, exist_ok=True)
-    return export_coco(records, out / "annotations.json", project.classes(), step=step)
+    return export_coco(records, out / "annotations.json", classes, step=step)
 
 
 def export_project(
@@ -192,6 +218,7 @@ def export_project(
         ExportCancelled: ``cancelled`` returned True.
         ValueError: unknown format or layout, no ``out`` where one is needed, bad options.
         OSError: a file cannot be written.
+        StoreError: the project file cannot be read.
     """
     if fmt not in FORMATS or voc_layout not in VOC_LAYOUTS:
         raise ValueError(f"unknown format {fmt!r} or VOC layout {voc_layout!r}")
@@ -215,22 +242,38 @@ def export_project(
             progress(done, total)
 
     problems: list[str] = []
-    records, reviewed = _records(project, candidates, step, skipped, problems)
+    all_classes = project.classes()
+    bad = class_problems(all_classes)
+    classes = [name for name in all_classes if name not in bad]
+    records, reviewed, left_out = _records(project, candidates, step, skipped, problems, bad)
     out = None if out is None else Path(out)
     report = _write(
-        project, records, reviewed, fmt, out, voc_layout, images, (val_fraction, seed), step
+        project,
+        records,
+        reviewed,
+        classes,
+        fmt,
+        out,
+        voc_layout,
+        images,
+        (val_fraction, seed),
+        step,
     )
     if progress is not None:
         progress(total, total)
-    order = {name: i for i, name in enumerate(project.classes())}
+    order = {name: i for i, name in enumerate(classes)}
     counts = Counter(b.class_name for r in records for b in r.boxes)
     by_class = sorted(counts.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
-    reasons = (NOT_REVIEWED, NO_ACCEPTED_BOXES, UNREADABLE)
+    reasons = (NOT_REVIEWED, NO_ACCEPTED_BOXES, UNREADABLE, REFUSED)
+    class_lines = [
+        f"{why}: the class is left out with its {left_out[n]} box{'es' * (left_out[n] != 1)}"
+        for n, why in bad.items()
+    ]
     return ExportSummary(
         images=report.images,
         boxes=dict(by_class),
         skipped={reason: skipped[reason] for reason in reasons if skipped[reason]},
         problems=problems,
-        warnings=report.warnings,
+        warnings=class_lines + report.warnings,
         split=(report.train, report.val) if isinstance(report, VocExportReport) else None,
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.datasets import annotation_for
-from core.formats.coco import import_coco
+from core.formats.coco_import import import_coco
 from core.formats.records import ImageRecord
 from core.formats.voc import AnnotationError, read_voc, voc_to_record
 from core.images import ImageLoadError, image_size, list_images
@@ -84,11 +84,13 @@ def import_coco_file(project: Project, path: str | Path) -> ImportReport:
     """Import a COCO JSON file whose ``file_name`` entries are relative to the project root.
 
     Images are registered if new; images that already have imported boxes are left alone.
+    Images missing below the root are reported and not registered; sizes are read from the
+    image files (see :func:`core.formats.coco_import.import_coco`).
 
     Raises:
         CocoError: malformed JSON or missing required keys.
     """
-    records, warnings = import_coco(Path(path))
+    records, warnings = import_coco(Path(path), images_root=project.root)
     report = ImportReport(images_found=len(records), problems=list(warnings))
     report.images_added = project.register_images(r.path for r in records)
     for record in records:

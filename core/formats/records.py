@@ -8,6 +8,7 @@ image as displayed (EXIF orientation applied): the whole ``W × H`` image is
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
@@ -73,7 +74,7 @@ class ImageRecord:
     boxes: tuple[BoxRecord, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_relative_path(self.path)
+        check_relative_path(self.path)
         if self.width < 1 or self.height < 1:
             raise ValueError(f"{self.path}: image size {self.width} × {self.height} is empty")
 
@@ -89,7 +90,7 @@ class ExportReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _check_relative_path(path: str) -> None:
+def check_relative_path(path: str) -> None:
     """Raise ``ValueError`` unless ``path`` is a plain POSIX path below a root folder, so that
     no export can write outside its output folder."""
     windows = PureWindowsPath(path)  # also splits at "/", and finds drives and roots
@@ -104,6 +105,21 @@ def _check_relative_path(path: str) -> None:
         raise ValueError(f"{path!r} is not a relative POSIX path inside the project")
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """``value`` for a message: its ``repr``, cut after ``limit`` characters and then
+    followed by "...", so that a 1 MB name or a long list stays a short line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+def shown_path(path: object) -> str:
+    """An image path as a message starts with it: as is when it is short printable text,
+    else quoted and cut by :func:`shown` (a blob, a control character, 1 MB of text)."""
+    if isinstance(path, str) and path.isprintable() and len(path) <= 300:
+        return path
+    return shown(path, 80)
+
+
 def clip_box(box: Box, width: int, height: int) -> Box | None:
     """``box`` limited to the ``width × height`` image; ``None`` when nothing is left."""
     x1, x2 = (float(min(max(v, 0.0), width)) for v in (box[0], box[2]))
@@ -111,8 +127,30 @@ def clip_box(box: Box, width: int, height: int) -> Box | None:
     return (x1, y1, x2, y2) if x1 < x2 and y1 < y2 else None
 
 
+#: The longest file name most file systems take, in bytes of UTF-8 (ext4, APFS; NTFS
+#: counts 255 UTF-16 units, never fewer characters).
+MAX_FILE_NAME = 255
+
+
 def _temp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def fits_file_name(name: str) -> bool:
+    """Whether ``name``, and the temporary name :func:`write_atomic` gives it first, are
+    short enough for a file name."""
+    return len(_temp_beside(Path(name)).name.encode("utf-8", "surrogateescape")) <= MAX_FILE_NAME
+
+
+def one_file_problem(exc: OSError | ValueError) -> str | None:
+    """A short reason when a writer's error concerns one file only, so that an export can
+    leave that image out and go on: a text XML cannot store (ValueError) or a name too
+    long for the file system. None for what concerns every file (a full disk, a
+    read-only folder), which should stop the export."""
+    if isinstance(exc, ValueError):
+        text = str(exc)
+        return text if len(text) <= 200 else f"{text[:200]}..."
+    return "its file name is too long" if exc.errno == errno.ENAMETOOLONG else None
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -3,7 +3,8 @@
 Image ``<dir>/<stem><suffix>`` below ``images_root`` gets ``<dir>/<stem>.xml``. As in
 LabelImg, ``<folder>`` is the name of the image's folder, ``<filename>`` the image's file
 name and ``<path>`` its absolute path. An XML file already there is replaced (atomically);
-XML files beside images that are not exported are left alone.
+XML files beside images that are not exported are left alone. An image whose XML cannot be
+written (a text XML cannot store, a file name too long) is left out with a warning.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
-from core.formats.records import ExportReport, ImageRecord
+from core.formats.records import ExportReport, ImageRecord, one_file_problem, shown_path
 from core.formats.voc import write_voc
 
 
@@ -33,12 +34,12 @@ def export_voc_beside(
             leaves the files written so far complete.
 
     Returns:
-        Counts and warnings: images whose file is missing (no XML written) and images whose
-        XML file another image already took (``a/x.jpg`` and ``a/x.png``).
+        Counts and warnings: images whose file is missing (no XML written), images whose
+        XML file another image already took (``a/x.jpg`` and ``a/x.png``) or that cannot
+        be written (a text XML cannot store, a file name too long).
 
     Raises:
-        ValueError: a name XML cannot store.
-        OSError: a file cannot be written.
+        OSError: a file cannot be written (a full disk, a read-only folder).
     """
     report = ExportReport(files_written=0)
     is_verified = verified or (lambda r: bool(r.boxes))
@@ -60,7 +61,13 @@ def export_voc_beside(
             continue
         taken[xml.casefold()] = record.path
         folder, verified_image = image.parent.name, is_verified(record)
-        write_voc(record, images_root / xml, folder, str(image), verified=verified_image)
+        try:
+            write_voc(record, images_root / xml, folder, str(image), verified=verified_image)
+        except (OSError, ValueError) as exc:
+            if (why := one_file_problem(exc)) is None:
+                raise
+            report.warnings.append(f"{shown_path(record.path)}: {why}; image left out")
+            continue
         report.images += 1
         report.objects += len(record.boxes)
         report.files_written += 1

@@ -10,9 +10,11 @@ Under ``out_dir``::
 Image ids: VOC names an image by its stem, but a project can hold ``a/x.jpg`` and
 ``b/x.jpg``. The id is the image's path relative to the project root without its suffix,
 ``/`` replaced by ``__`` and white space by ``_`` (so the per-class lists keep two
-columns): ``sub dir/ünï.jpg`` → ``sub_dir__ünï``. If two images still get the same id,
-compared ignoring case as on Windows and macOS file systems, the one later in path order
-gets ``_2`` (then ``_3`` ...) appended.
+columns): ``sub dir/ünï.jpg`` → ``sub_dir__ünï``. An id longer than :data:`MAX_ID_BYTES`
+(deep folders) is cut and ends with ``_`` and 8 hex digits of the path's SHA-256, so that
+it can name a file. If two images still get the same id, compared ignoring case as on
+Windows and macOS file systems, the one later in path order gets ``_2`` (then ``_3`` ...)
+appended.
 
 Each XML's ``<folder>`` is the name of ``out_dir`` (as VOC2007's files say ``VOC2007``),
 ``<filename>`` the image's file name in ``JPEGImages/`` and ``<path>`` that file relative to
@@ -20,7 +22,10 @@ Each XML's ``<folder>`` is the name of ``out_dir`` (as VOC2007's files say ``VOC
 own images are all ``.jpg``; loaders that assume it need JPEG images).
 
 Files already in ``out_dir`` are overwritten; files from an earlier export that this one
-does not write are left alone (the ``ImageSets`` lists say what belongs to the set).
+does not write are left alone (the ``ImageSets`` lists say what belongs to the set). An
+image whose XML cannot be written (a name XML cannot store, a file name too long) is left
+out of the lists with a warning; a class whose name cannot name a file gets no per-class
+lists.
 """
 
 from __future__ import annotations
@@ -36,13 +41,20 @@ from core.formats.records import (
     ImageMode,
     ImageRecord,
     check_image_mode,
+    fits_file_name,
+    one_file_problem,
     place_images,
+    shown,
+    shown_path,
     write_atomic,
 )
 from core.formats.voc import write_voc
 
 #: Characters that cannot appear in a per-class list's file name on some file system.
 _NOT_IN_FILE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+#: The longest image id in bytes of UTF-8: with ``.xml`` or the image's suffix and the
+#: temporary name of an atomic write it still fits in a file name.
+MAX_ID_BYTES = 200
 
 
 @dataclass
@@ -59,6 +71,10 @@ def image_ids(paths: Iterable[str]) -> dict[str, str]:
     taken: set[str] = set()
     for path in sorted(set(paths)):
         base = re.sub(r"\s", "_", PurePosixPath(path).with_suffix("").as_posix().replace("/", "__"))
+        if len(base.encode()) > MAX_ID_BYTES:
+            digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+            head = base.encode()[: MAX_ID_BYTES - 9].decode(errors="ignore")
+            base = f"{head}_{digest}"
         candidate, n = base, 1
         while candidate.casefold() in taken:
             n += 1
@@ -113,14 +129,16 @@ def export_voc(
             leaves the files written so far complete and the ``ImageSets`` lists as they were.
 
     Returns:
-        Counts and warnings (missing image files, copies made instead of links, classes
-        whose name cannot name a per-class list).
+        Counts of what was written and warnings: images left out (a text XML cannot store,
+        a file name too long), missing image files, copies made instead of links, classes
+        whose name cannot name a per-class list.
 
     Raises:
-        ValueError: a bad ``val_fraction`` or ``images``; a name XML cannot store.
+        ValueError: a bad ``val_fraction`` or ``images``, before anything is written.
         OSError: a file cannot be written.
     """
     check_image_mode(images)
+    split_ids([], val_fraction, seed)  # refuses a bad val_fraction before writing
     report = VocExportReport()
     by_path: dict[str, ImageRecord] = {}
     for record in records:
@@ -128,31 +146,46 @@ def export_voc(
             report.warnings.append(f"{record.path}: listed twice; its last record is exported")
         by_path[record.path] = record
     ids = image_ids(by_path)
-    by_id = {ids[path]: record for path, record in sorted(by_path.items())}
-    train, val = split_ids(by_id, val_fraction, seed)
-    classes = sorted({b.class_name for r in by_id.values() for b in r.boxes})
-    report.images, report.train, report.val = len(by_id), len(train), len(val)
-    report.objects, report.classes = sum(len(r.boxes) for r in by_id.values()), len(classes)
     is_verified = verified or (lambda r: bool(r.boxes))
     annotations, jpeg_dir = out_dir / "Annotations", out_dir / "JPEGImages"
     sets_dir = out_dir / "ImageSets" / "Main"
     for folder in (annotations, sets_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    by_id: dict[str, ImageRecord] = {}
     placements = []
-    for image_id, record in by_id.items():
+    for path, record in sorted(by_path.items()):
         if step is not None:
             step()
+        image_id = ids[path]
         file_name = image_id + PurePosixPath(record.path).suffix
-        xml_path = annotations / f"{image_id}.xml"
-        image_path = f"JPEGImages/{file_name}"
-        write_voc(record, xml_path, out_dir.name, image_path, verified=is_verified(record))
+        try:
+            write_voc(
+                record,
+                annotations / f"{image_id}.xml",
+                out_dir.name,
+                f"JPEGImages/{file_name}",
+                verified=is_verified(record),
+            )
+        except (OSError, ValueError) as exc:
+            if (why := one_file_problem(exc)) is None:
+                raise
+            report.warnings.append(f"{shown_path(record.path)}: {why}; image left out")
+            continue
+        by_id[image_id] = record
         placements.append((images_root / record.path, jpeg_dir / file_name))
     report.files_written = len(by_id) + place_images(placements, images, report.warnings)
+    train, val = split_ids(by_id, val_fraction, seed)
+    classes = sorted({b.class_name for r in by_id.values() for b in r.boxes})
+    report.images, report.train, report.val = len(by_id), len(train), len(val)
+    report.objects, report.classes = sum(len(r.boxes) for r in by_id.values()), len(classes)
     splits = {"trainval": sorted(by_id), "train": train, "val": val}
     lists = {f"{name}.txt": members for name, members in splits.items()}
     for class_name in classes:
-        if _NOT_IN_FILE_NAME.search(class_name) or not class_name.strip(" ."):
-            report.warnings.append(f"class {class_name!r} cannot name a file; no per-class lists")
+        bad = _NOT_IN_FILE_NAME.search(class_name) or not class_name.strip(" .")
+        if bad or not fits_file_name(f"{class_name}_trainval.txt"):
+            report.warnings.append(
+                f"class {shown(class_name)} cannot name a file; no per-class lists"
+            )
             continue
         for name, members in splits.items():
             labels = (_class_label(by_id[i], class_name) for i in members)

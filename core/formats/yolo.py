@@ -8,7 +8,8 @@ Under ``out_dir``::
 
 A label line is ``class cx cy w h``: the box's centre and size divided by the image's width
 and height, 6 decimals. Boxes are clipped to the image first; an image without boxes gets an
-empty label file. Files already in ``out_dir`` are overwritten, others left alone.
+empty label file. Files already in ``out_dir`` are overwritten, others left alone. An image
+whose label file name is too long for the file system is left out with a warning.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from core.formats.records import (
     check_classes,
     check_image_mode,
     clip_box,
+    one_file_problem,
     place_images,
+    shown_path,
     write_atomic,
 )
 
@@ -74,7 +77,8 @@ def export_yolo(
     Returns:
         Counts (``images`` = label files written, ``objects`` = label lines) and warnings:
         boxes clipped or left out, images whose label file another image already took
-        (``a/x.jpg`` and ``a/x.png``), missing image files, copies made instead of links.
+        (``a/x.jpg`` and ``a/x.png``) or whose name is too long, missing image files,
+        copies made instead of links.
 
     Raises:
         ValueError: a bad ``images``; an empty, repeated or multi-line class name.
@@ -101,8 +105,14 @@ def export_yolo(
         taken[label.casefold()] = record.path
         lines = yolo_lines(record, class_index, report.warnings)
         target = out_dir / "labels" / label
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, "".join(f"{line}\n" for line in lines).encode())
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, "".join(f"{line}\n" for line in lines).encode())
+        except OSError as exc:
+            if (why := one_file_problem(exc)) is None:
+                raise
+            report.warnings.append(f"{shown_path(record.path)}: {why}; image left out")
+            continue
         report.images += 1
         report.objects += len(lines)
         report.files_written += 1
