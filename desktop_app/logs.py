@@ -32,6 +32,7 @@ def start_console(verbose: bool = False) -> None:
     root = logging.getLogger()
     root.setLevel(logging.INFO)  # other libraries' debug chatter (PIL's chunks) stays out
     log.setLevel(logging.DEBUG)
+    log.disabled = False  # a library's logging.config call may have disabled it
     for handler in root.handlers:
         if getattr(handler, "salibox_console", False):
             root.removeHandler(handler)
@@ -51,6 +52,7 @@ def log_to_project(db_path: str | Path) -> Path | None:
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     log.setLevel(logging.DEBUG)
+    log.disabled = False
     stop_project_log()
     path = log_file_of(db_path)
     try:
