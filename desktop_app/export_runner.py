@@ -16,7 +16,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDialog, QMessageBox, QProgressDialog
 
 from core.exporter import ExportCancelled, ExportSummary, export_project
-from core.store import Project
+from core.store import Project, StoreError
+from desktop_app.logs import log
 from ui.export_dialog import FORMATS, ExportChoice, ExportDialog
 from ui.main_window import MainWindow
 
@@ -197,7 +198,10 @@ def start_export(window: MainWindow, project: Project) -> ExportRunner | None:
     dialog.deleteLater()
     if not accepted:
         return None
-    save_choice(project, choice)
+    try:
+        save_choice(project, choice)
+    except StoreError as exc:  # a read-only project still exports; it only forgets the choice
+        log.warning("the export choice was not remembered: %s", exc)
     runner = ExportRunner(project.db_path, choice)
     _ExportProgress(window, runner)
     window.destroyed.connect(runner.cancel)
