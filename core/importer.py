@@ -9,8 +9,9 @@ from pathlib import Path
 from core.datasets import annotation_for
 from core.formats.coco_import import import_coco
 from core.formats.records import ImageRecord
-from core.formats.voc import AnnotationError, read_voc, voc_to_record
-from core.images import ImageLoadError, image_size, list_images
+from core.formats.voc import MAX_OBJECTS, AnnotationError
+from core.formats.voc_image import read_voc_for_image
+from core.images import ImageLoadError, list_images
 from core.store.project import Project
 
 
@@ -30,14 +31,17 @@ def import_folder(
     images_dir: str | Path,
     annotations_dir: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    *,
+    max_objects: int = MAX_OBJECTS,
 ) -> ImportReport:
     """Register every image below ``images_dir`` and import its VOC boxes, if any.
 
     XML files are looked for in ``annotations_dir``, else beside each image, else in a
     parallel ``annotations/`` or ``Annotations/`` folder. Images that already have
     imported boxes are left alone, so importing twice adds nothing. A damaged XML or image
-    file is reported in ``problems`` and skipped; what was imported before stays.
-    ``progress`` is called with 1 after each image.
+    file is reported in ``problems`` and skipped; what was imported before stays. The
+    image's real size wins over the XML's (see :func:`read_voc_for_image`); at most
+    ``max_objects`` boxes are read per XML file. ``progress`` is called with 1 after each image.
 
     Raises:
         ValueError: ``images_dir`` is not inside the project's root folder.
@@ -51,14 +55,19 @@ def import_folder(
     report = ImportReport(images_found=len(files))
     report.images_added = project.register_images(f.relative_to(root).as_posix() for f in files)
     for path in files:
-        _import_annotation(project, root, path, annotation_for(path, ann_dir), report)
+        _import_annotation(project, root, path, annotation_for(path, ann_dir), report, max_objects)
         if progress is not None:
             progress(1)
     return report
 
 
 def _import_annotation(
-    project: Project, root: Path, path: Path, xml: Path | None, report: ImportReport
+    project: Project,
+    root: Path,
+    path: Path,
+    xml: Path | None,
+    report: ImportReport,
+    max_objects: int,
 ) -> None:
     rel = path.relative_to(root).as_posix()
     row = project.image_by_path(rel)
@@ -67,15 +76,11 @@ def _import_annotation(
     if any(b.origin == "imported" for b in project.boxes(row.id)):
         return
     try:
-        ann = read_voc(xml)
-        width, height = (ann.width, ann.height)
-        if width <= 0 or height <= 0:
-            width, height = image_size(path)
+        record, warnings = read_voc_for_image(xml, path, rel, max_objects=max_objects)
     except (AnnotationError, ImageLoadError) as exc:
         report.problems.append(f"{exc}")
         return
-    record, warnings = voc_to_record(ann, rel, width, height)
-    report.problems.extend(ann.warnings + warnings)
+    report.problems.extend(warnings)
     report.annotations_read += 1
     _add_record(project, row.id, record, report)
 

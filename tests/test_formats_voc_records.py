@@ -68,10 +68,32 @@ def test_voc_to_record_takes_the_image_size_when_the_xml_has_none():
     assert warnings == []
 
 
-def test_voc_to_record_keeps_the_xml_size_and_reports_a_mismatch():
-    record, warnings = voc_to_record(annotation(640, 480), "x.jpg", 480, 640)
-    assert (record.width, record.height) == (640, 480)
-    assert len(warnings) == 1 and "640 × 480" in warnings[0] and warnings[0].startswith("x.jpg")
+def test_voc_to_record_keeps_the_images_size_and_reports_a_mismatch():
+    record, warnings = voc_to_record(annotation(640, 480, (0, 0, 600, 400)), "x.jpg", 480, 640)
+    assert (record.width, record.height) == (480, 640)
+    assert record.boxes[0].box == (0.0, 0.0, 480.0, 400.0)
+    assert warnings[0] == (
+        "x.jpg: the XML says 640 × 480 but the image is 480 × 640; the image's size is used"
+    )
+    assert "clipped" in warnings[1] and len(warnings) == 2
+
+
+def test_voc_to_record_takes_the_xml_size_without_the_images():
+    record, warnings = voc_to_record(annotation(64, 48, (0, 0, 60, 40)), "x.jpg", 0, 0)
+    assert (record.width, record.height) == (64, 48) and warnings == []
+
+
+@pytest.mark.parametrize(
+    ("orientation", "turned"),
+    [(1, None), (5, (2, 1, 4, 3)), (6, (44, 1, 46, 3)), (7, (44, 61, 46, 63)), (8, (2, 61, 4, 63))],
+)
+def test_voc_to_record_turns_boxes_of_the_stored_pixels(orientation, turned):
+    # A 64 × 48 stored frame, box x 1..3, y 2..4; shown turned it is 48 × 64.
+    record, warnings = voc_to_record(
+        annotation(64, 48, (1, 2, 3, 4)), "x.jpg", 48, 64, orientation=orientation
+    )
+    assert record.boxes[0].box == (turned or (1, 2, 3, 4))
+    assert ("turned" in warnings[0]) == (turned is not None) and len(warnings) == 1
 
 
 def test_voc_to_record_clips_and_drops_with_warnings():

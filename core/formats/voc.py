@@ -19,10 +19,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import parse as safe_parse
-
-from core.formats.records import BoxRecord, ImageRecord, clip_box, write_atomic
+from core.formats.records import Box, BoxRecord, ImageRecord, clip_box, write_atomic
+from core.formats.safe_xml import XmlError, xml_events
+from core.store.rows import InvalidClassNameError, clean_class_name
 
 
 class AnnotationError(ValueError):
@@ -45,9 +44,10 @@ class VocObject:
 
 @dataclass
 class VocAnnotation:
-    """The content of one VOC XML file; ``width``/``height`` are 0 when the file lacks them,
-    ``depth`` is 3 unless the file gives a positive integer, ``verified`` is ``True`` when the
-    root element says ``verified="yes"``; ``xml_path`` is the file it was read from."""
+    """The content of one VOC XML file; ``width``/``height`` (pixels) are 0 when the file
+    lacks them or claims one that is not plausible, ``depth`` is 3 unless the file gives a
+    positive integer of at most 4 digits, ``verified`` is ``True`` when the root element says
+    ``verified="yes"``; ``warnings`` name the file; ``xml_path`` is the file it was read from."""
 
     filename: str
     width: int
@@ -57,6 +57,15 @@ class VocAnnotation:
     depth: int = 3
     verified: bool = False
     xml_path: str = ""
+
+
+#: Objects :func:`read_voc` keeps per file unless told otherwise; the rest are dropped with
+#: a warning (a crowd of thousands of boxes is not something to review by hand).
+MAX_OBJECTS = 2000
+#: Largest width or height, in pixels, a ``<size>`` may claim; anything larger is not believed.
+MAX_SIDE = 1_000_000
+#: EXIF orientations that show the stored pixels turned by 90° or 270° (width and height swap).
+TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
 
 def _text(node: ET.Element | None, tag: str, default: str = "") -> str:
@@ -75,102 +84,194 @@ def _number(node: ET.Element, tag: str, path: Path) -> float:
     return value
 
 
-def read_voc(path: str | Path) -> VocAnnotation:
-    """Parse a VOC XML file with defusedxml (no entities, no external references).
+def _side(text: str) -> int | None:
+    """A ``<width>`` or ``<height>`` in pixels: 0 when empty or zero, ``None`` when it is not
+    a number from 1 to :data:`MAX_SIDE` (negative, NaN, infinite, 1e19, text)."""
+    if not text:
+        return 0
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if value == 0:
+        return 0
+    return int(value) if 1 <= value <= MAX_SIDE else None
+
+
+def _read_size(ann: VocAnnotation, size: ET.Element, path: Path) -> None:
+    """Set ``ann``'s width, height and depth from ``<size>``; an implausible width or height
+    leaves both 0 (missing) with a warning."""
+    texts = (_text(size, "width"), _text(size, "height"))
+    width, height = (_side(t) for t in texts)
+    if width is None or height is None:
+        ann.warnings.append(
+            f"{path}: <size> says {texts[0]!r} × {texts[1]!r}, not a plausible image size; "
+            "the image's own size is used"
+        )
+        width, height = (0 if width is None else width), (0 if height is None else height)
+    ann.width, ann.height = width, height
+    depth = _text(size, "depth")
+    ann.depth = int(depth) if re.fullmatch("[1-9][0-9]{0,3}", depth) else 3
+
+
+def _read_object(obj: ET.Element, number: int, path: Path) -> VocObject | str:
+    """The ``number``-th (from 1) ``<object>`` of the file, or the warning saying why it is
+    skipped: no ``<bndbox>``, or a ``<name>`` that :func:`clean_class_name` refuses (a
+    missing ``<name>`` gives ``"unnamed"``).
 
     Raises:
-        AnnotationError: unreadable, malformed or hostile XML, wrong root element,
-            non-numeric, non-finite or inverted coordinates.
+        AnnotationError: non-numeric, non-finite or inverted coordinates.
+    """
+    bnd = obj.find("bndbox")
+    if bnd is None:
+        return f"{path}: an <object> without <bndbox> was skipped"
+    name = obj.find("name")
+    try:
+        class_name = "unnamed" if name is None else clean_class_name(name.text or "")
+    except InvalidClassNameError as exc:
+        return f"{path}: object {number} skipped: {exc}"
+    xmin, ymin, xmax, ymax = (_number(bnd, t, path) for t in ("xmin", "ymin", "xmax", "ymax"))
+    if xmin > xmax or ymin > ymax:
+        raise AnnotationError(
+            f"{path}: box ({xmin}, {ymin}, {xmax}, {ymax}) has min greater than max"
+        )
+    return VocObject(
+        name=class_name,
+        box=(xmin - 1, ymin - 1, xmax, ymax),
+        difficult=_text(obj, "difficult", "0") == "1",
+        truncated=_text(obj, "truncated", "0") == "1",
+        occluded=_text(obj, "occluded", "0") == "1",
+        pose=_text(obj, "pose", "Unspecified"),
+        verified=_text(obj, "verified", "1") != "0",
+    )
+
+
+def read_voc(path: str | Path, *, max_objects: int = MAX_OBJECTS) -> VocAnnotation:
+    """Read a VOC XML file as a stream of elements (:func:`core.formats.safe_xml.xml_events`:
+    defusedxml, any encoding Python knows), so memory does not grow with the file.
+
+    Only the children of ``<annotation>`` are read: the first ``<filename>`` and ``<size>``,
+    and each ``<object>``. These cost one line in ``warnings`` each and do not stop the
+    file: an implausible size (taken as missing), an object without ``<bndbox>`` or with a
+    class name the project refuses (skipped), and the objects after the first
+    ``max_objects`` kept (dropped, counted in one line).
+
+    Raises:
+        AnnotationError: unreadable or undecodable, malformed or hostile XML, wrong root
+            element, non-numeric, non-finite or inverted coordinates.
     """
     path = Path(path)
+    ann = VocAnnotation(filename="", width=0, height=0, xml_path=str(path))
+    root: ET.Element | None = None
+    level = objects = dropped = 0
+    seen: set[str] = set()
     try:
-        root = safe_parse(str(path)).getroot()
-    except DefusedXmlException as exc:
-        raise AnnotationError(f"{path}: refused unsafe XML ({type(exc).__name__})") from exc
-    except ET.ParseError as exc:
-        raise AnnotationError(f"{path}: malformed XML ({exc})") from exc
-    except OSError as exc:
-        raise AnnotationError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if root.tag != "annotation":
-        raise AnnotationError(f"{path}: root element is <{root.tag}>, not <annotation>")
-    size = root.find("size")
-    width = int(_number(size, "width", path)) if size is not None and _text(size, "width") else 0
-    height = int(_number(size, "height", path)) if size is not None and _text(size, "height") else 0
-    depth = _text(size, "depth")
-    ann = VocAnnotation(
-        filename=_text(root, "filename"),
-        width=width,
-        height=height,
-        depth=int(depth) if depth.isdecimal() and int(depth) > 0 else 3,
-        verified=root.get("verified", "").strip().lower() == "yes",
-        xml_path=str(path),
-    )
-    for obj in root.iter("object"):
-        bnd = obj.find("bndbox")
-        if bnd is None:
-            ann.warnings.append(f"{path}: an <object> without <bndbox> was skipped")
-            continue
-        xmin, ymin, xmax, ymax = (_number(bnd, t, path) for t in ("xmin", "ymin", "xmax", "ymax"))
-        if xmin > xmax or ymin > ymax:
-            raise AnnotationError(
-                f"{path}: box ({xmin}, {ymin}, {xmax}, {ymax}) has min greater than max"
-            )
-        ann.objects.append(
-            VocObject(
-                name=_text(obj, "name", "unnamed"),
-                box=(xmin - 1, ymin - 1, xmax, ymax),
-                difficult=_text(obj, "difficult", "0") == "1",
-                truncated=_text(obj, "truncated", "0") == "1",
-                occluded=_text(obj, "occluded", "0") == "1",
-                pose=_text(obj, "pose", "Unspecified"),
-                verified=_text(obj, "verified", "1") != "0",
-            )
+        for event, elem in xml_events(path):
+            if event == "start":
+                level += 1
+                if root is None:
+                    if elem.tag != "annotation":
+                        raise AnnotationError(
+                            f"{path}: root element is <{elem.tag}>, not <annotation>"
+                        )
+                    root = elem
+                    ann.verified = elem.get("verified", "").strip().lower() == "yes"
+                continue
+            level -= 1
+            if level != 1 or root is None:
+                continue
+            if elem.tag == "object":
+                objects += 1
+                if len(ann.objects) >= max_objects:
+                    dropped += 1
+                elif isinstance(read := _read_object(elem, objects, path), str):
+                    ann.warnings.append(read)
+                else:
+                    ann.objects.append(read)
+            elif elem.tag == "filename" and elem.tag not in seen:
+                ann.filename = (elem.text or "").strip()
+            elif elem.tag == "size" and elem.tag not in seen:
+                _read_size(ann, elem, path)
+            seen.add(elem.tag)
+            root.remove(elem)
+    except XmlError as exc:
+        raise AnnotationError(f"{path}: {exc}") from exc
+    if dropped:
+        ann.warnings.append(
+            f"{path}: {objects} objects, more than the {max_objects} kept per image; "
+            f"the last {dropped} were dropped"
         )
     return ann
 
 
+def _turned(box: Box, orientation: int, width: int, height: int) -> Box:
+    """``box`` of the stored ``width × height`` pixels in the frame EXIF ``orientation``
+    (5 to 8) shows, which is ``height × width``; pixel edges in, pixel edges out."""
+    x1, y1, x2, y2 = box
+    return {
+        5: (y1, x1, y2, x2),  # transposed
+        6: (height - y2, x1, height - y1, x2),  # turned 90° clockwise
+        7: (height - y2, width - x2, height - y1, width - x1),  # transversed
+        8: (y1, width - x2, y2, width - x1),  # turned 90° counter-clockwise
+    }[orientation]
+
+
 def voc_to_record(
-    ann: VocAnnotation, rel_path: str, width: int, height: int
+    ann: VocAnnotation, rel_path: str, width: int, height: int, *, orientation: int = 1
 ) -> tuple[ImageRecord, list[str]]:
     """Turn a parsed VOC file into an :class:`ImageRecord` for the image at ``rel_path``.
 
     Args:
         ann: from :func:`read_voc`; its own ``warnings`` are not repeated in the result.
         rel_path: the image's POSIX path relative to the project root.
-        width, height: the image's size in pixels as displayed, used when the XML's size
-            is missing or 0 (and compared with it otherwise).
+        width, height: the image's size in pixels as displayed (EXIF orientation applied),
+            which wins over the XML's; 0 when unknown, and the XML's size is used.
+        orientation: the image's EXIF orientation (1 to 8). When it is 5 to 8 and the XML
+            gives the size of the stored pixels (``height × width``, not square), the boxes
+            are taken as drawn on the stored pixels (as LabelImg saves phone photos) and
+            turned into the displayed frame.
 
     Returns:
         The record, with boxes clipped to the image, and one warning per clipped or dropped
-        box or size mismatch, each starting with ``ann.xml_path (rel_path)``, or
-        ``rel_path`` when ``ann.xml_path`` is empty. The XML's size wins when
-        present; boxes that are empty after clipping are dropped.
+        box, size mismatch or turned frame, each starting with ``ann.xml_path (rel_path)``,
+        or ``rel_path`` when ``ann.xml_path`` is empty. Boxes that are empty after clipping
+        are dropped.
 
     Raises:
-        AnnotationError: neither the XML nor the arguments give a size.
+        AnnotationError: neither the arguments nor the XML give a size, or ``rel_path`` is
+            not a plain relative POSIX path.
     """
     where = f"{ann.xml_path} ({rel_path})" if ann.xml_path else rel_path
     warnings: list[str] = []
-    if ann.width > 0 and ann.height > 0:
-        if width > 0 and height > 0 and (width, height) != (ann.width, ann.height):
+    said = (ann.width, ann.height)
+    turn = False
+    if width > 0 and height > 0:
+        if ann.width > 0 and ann.height > 0 and said != (width, height):
+            turn = orientation in TRANSPOSING_ORIENTATIONS and said == (height, width)
             warnings.append(
-                f"{where}: the XML says {ann.width} × {ann.height} but the image is "
-                f"{width} × {height}; the XML's size is kept"
+                f"{where}: the XML says {ann.width} × {ann.height}, the image's size before "
+                f"its EXIF orientation ({orientation}); its boxes are turned into the "
+                f"{width} × {height} image as shown"
+                if turn
+                else f"{where}: the XML says {ann.width} × {ann.height} but the image is "
+                f"{width} × {height}; the image's size is used"
             )
-        width, height = ann.width, ann.height
-    elif width <= 0 or height <= 0:
+    elif ann.width > 0 and ann.height > 0:
+        width, height = said
+    else:
         raise AnnotationError(f"{where}: no image size in the XML nor from the image")
     boxes = []
     for obj in ann.objects:
-        box = clip_box(obj.box, width, height)
-        shown = ", ".join(f"{v:g}" for v in obj.box)
+        given = _turned(obj.box, orientation, *said) if turn else obj.box
+        box = clip_box(given, width, height)
+        shown = ", ".join(f"{v:g}" for v in given)
         if box is None:
             warnings.append(
                 f"{where}: box ({shown}) of {obj.name!r} lies outside the "
                 f"{width} × {height} image; dropped"
             )
             continue
-        if box != obj.box:
+        if box != given:
             warnings.append(
                 f"{where}: box ({shown}) of {obj.name!r} clipped to the {width} × {height} image"
             )
@@ -185,9 +286,10 @@ def voc_to_record(
                 verified=obj.verified,
             )
         )
-    record = ImageRecord(
-        path=rel_path, width=width, height=height, depth=ann.depth, boxes=tuple(boxes)
-    )
+    try:
+        record = ImageRecord(rel_path, width, height, depth=ann.depth, boxes=tuple(boxes))
+    except ValueError as exc:  # a path that no export could write, such as "a\\..\\b.jpg"
+        raise AnnotationError(f"{where}: {exc}; its boxes are not imported") from None
     return record, warnings
 
 
