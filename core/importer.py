@@ -76,13 +76,13 @@ def _import_annotation(
     if any(b.origin == "imported" for b in project.boxes(row.id)):
         return
     try:
-        record, warnings = read_voc_for_image(xml, path, rel, max_objects=max_objects)
+        record, warnings, complete = read_voc_for_image(xml, path, rel, max_objects=max_objects)
     except (AnnotationError, ImageLoadError) as exc:
         report.problems.append(f"{exc}")
         return
     report.problems.extend(warnings)
     report.annotations_read += 1
-    _add_record(project, row.id, record, report)
+    _add_record(project, row.id, record, report, complete)
 
 
 def import_coco_file(project: Project, path: str | Path) -> ImportReport:
@@ -107,7 +107,16 @@ def import_coco_file(project: Project, path: str | Path) -> ImportReport:
     return report
 
 
-def _add_record(project: Project, image_id: int, record: ImageRecord, report: ImportReport) -> None:
+def _add_record(
+    project: Project,
+    image_id: int,
+    record: ImageRecord,
+    report: ImportReport,
+    complete: bool = True,
+) -> None:
+    """Add an imported record's boxes; the image is reviewed (``done``) when the record
+    holds every object of its file, else ``in_review``, so an export never writes it as
+    complete (an object it lost would be learnt as background)."""
     project.set_image_size(image_id, record.width, record.height)
     ids = project.add_boxes(
         image_id,
@@ -127,4 +136,4 @@ def _add_record(project: Project, image_id: int, record: ImageRecord, report: Im
         ],
     )
     report.boxes_added += len(ids)
-    project.set_status(image_id, "done")
+    project.set_status(image_id, "done" if complete else "in_review")

@@ -180,6 +180,7 @@ def test_implausible_size_imports_with_the_images_size(folder, project, value):
     assert (row.width, row.height) == (64, 48)
     assert imported(project, "bad.jpg") == [("cat", (0.0, 0.0, 10.0, 10.0))]
     assert imported(project, "good.jpg") == [("dog", (0.0, 0.0, 10.0, 10.0))]
+    assert project.image_by_path("bad.jpg").status == "done"  # nothing was lost
 
 
 def test_huge_depth_is_ignored(tmp_path):
@@ -230,6 +231,9 @@ def test_blank_and_control_names_import_the_good_objects(folder, project):
     ]
     assert imported(project, "bad.jpg") == [("cat", (0.0, 0.0, 10.0, 10.0))]
     assert imported(project, "good.jpg") == [("dog", (0.0, 0.0, 10.0, 10.0))]
+    # An image that lost objects still needs a review: never exported as complete.
+    assert project.image_by_path("bad.jpg").status == "in_review"
+    assert project.image_by_path("good.jpg").status == "done"
 
 
 # --- 5. the image on disk wins ----------------------------------------------------------------

@@ -162,7 +162,7 @@ def check(data: bytes, xml: Path, image: Path) -> None:
     assert len(ann.objects) <= 50
     assert all(clean_class_name(o.name) == o.name for o in ann.objects)
     assert all(isinstance(w, str) and str(xml) in w for w in ann.warnings)
-    record, _ = read_voc_for_image(xml, image, "image.jpg", max_objects=50)
+    record, _, _ = read_voc_for_image(xml, image, "image.jpg", max_objects=50)
     assert (record.width, record.height) == IMAGE_SIZE[::-1]
     assert all(_inside(record.width, record.height, b.box) for b in record.boxes)
     try:

@@ -57,6 +57,9 @@ class VocAnnotation:
     depth: int = 3
     verified: bool = False
     xml_path: str = ""
+    #: Objects of the file that were not read (skipped or over the cap): the annotation is
+    #: then not a complete record of the image.
+    objects_lost: int = 0
 
 
 #: Objects :func:`read_voc` keeps per file unless told otherwise; the rest are dropped with
@@ -184,8 +187,10 @@ def read_voc(path: str | Path, *, max_objects: int = MAX_OBJECTS) -> VocAnnotati
                 objects += 1
                 if len(ann.objects) >= max_objects:
                     dropped += 1
+                    ann.objects_lost += 1
                 elif isinstance(read := _read_object(elem, objects, path), str):
                     ann.warnings.append(read)
+                    ann.objects_lost += 1
                 else:
                     ann.objects.append(read)
             elif elem.tag == "filename" and elem.tag not in seen:

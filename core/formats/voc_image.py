@@ -34,12 +34,14 @@ def exif_orientation(path: Path) -> int:
 
 def read_voc_for_image(
     xml: Path, image: Path, rel_path: str, *, max_objects: int = MAX_OBJECTS
-) -> tuple[ImageRecord, list[str]]:
+) -> tuple[ImageRecord, list[str], bool]:
     """The record of ``image`` (at ``rel_path`` in the project) from the VOC file ``xml``:
     boxes clipped to the image's real size, turned when drawn on the stored pixels.
 
     Returns:
-        The record and every warning, the reader's first (see :func:`read_voc`).
+        The record, every warning (the reader's first, see :func:`read_voc`), and whether
+        the file's every object is in the record (False when some were skipped or
+        dropped: the image then still needs a person's review).
 
     Raises:
         AnnotationError: the XML file cannot be used.
@@ -50,4 +52,4 @@ def read_voc_for_image(
     swapped = (ann.width, ann.height) == (height, width) != (width, height)
     orientation = exif_orientation(image) if swapped else 1
     record, warnings = voc_to_record(ann, rel_path, width, height, orientation=orientation)
-    return record, ann.warnings + warnings
+    return record, ann.warnings + warnings, ann.objects_lost == 0
