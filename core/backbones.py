@@ -80,7 +80,7 @@ class Backbone:
 
     def to(self, device: torch.device) -> Backbone:
         """Move to ``device`` in eval mode, convolutions in channels_last memory format."""
-        self.features.to(device, memory_format=torch.channels_last).eval()
+        self.features.to(device, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]
         self.head.to(device).eval()
         return self
 
@@ -120,7 +120,7 @@ class _EfficientNetFeatures(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(x)
+        return self.net.extract_features(x)  # type: ignore[operator]  # efficientnet_lite's method
 
 
 def imagenet_class_names() -> list[str]:

@@ -7,12 +7,22 @@ Coordinates are continuous pixel edges: a box ``(x1, y1, x2, y2)`` covers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import cv2
 import numpy as np
 import torch
 from torchvision.ops import box_iou, nms
+
+#: A box ``(x1, y1, x2, y2)`` in pixel edges.
+Box = tuple[float, float, float, float]
+
+
+def as_box(values: Sequence[float] | np.ndarray) -> Box:
+    """Four numbers as a box ``(x1, y1, x2, y2)`` of Python floats."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
 
 
 def scale_boxes(
@@ -154,7 +164,7 @@ def grabcut_box(
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
     bgr = np.ascontiguousarray(image[:, :, ::-1])
-    cv2.grabCut(bgr, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    cv2.grabCut(bgr, mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]  # the stubs want a rect, which GC_INIT_WITH_MASK ignores
     foreground = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
     boxes, _ = component_boxes(foreground)
     return boxes[0] if len(boxes) else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from core.boxes import as_box
 from core.formats.records import BoxRecord, check_relative_path, shown, shown_path
 from core.store.rows import BoxRow, ImageRow, clean_class_name
 
@@ -65,7 +66,7 @@ def box_record(path: str, box: BoxRow) -> BoxRecord:
     else:
         return BoxRecord(
             class_name=box.class_name,
-            box=tuple(float(v) for v in values),
+            box=as_box(values),
             difficult=bool(box.difficult),
             truncated=bool(box.truncated),
             occluded=bool(box.occluded),

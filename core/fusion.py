@@ -25,10 +25,10 @@ def _static_padding(conv: nn.Conv2d) -> nn.Conv2d:
     plain = nn.Conv2d(
         conv.in_channels,
         conv.out_channels,
-        conv.kernel_size,
+        (kh, kw),
         stride=1,
         padding=(kh // 2, kw // 2),
-        dilation=conv.dilation,
+        dilation=(conv.dilation[0], conv.dilation[1]),
         groups=conv.groups,
         bias=conv.bias is not None,
     )
@@ -53,6 +53,6 @@ def fuse_efficientnet_lite(net: nn.Module) -> nn.Module:
     """
     net.eval()
     _fold(net, _NET_PAIRS)
-    for block in net._blocks:
+    for block in net._blocks:  # type: ignore[union-attr]  # an nn.ModuleList
         _fold(block, _BLOCK_PAIRS)
     return net

@@ -236,7 +236,8 @@ def score_files(
         for j, i in enumerate(indices):
             classes[i], confidence[i] = int(forward.classes[j]), float(forward.confidence[j])
             own = labels[i] if labels[i] is not None else int(classes[i])
-            candidates = (own,) if labels[i] is not None else (user_class.get(own), own)
+            guess = user_class.get(own) if isinstance(own, int) else None
+            candidates = (own,) if labels[i] is not None else (guess, own)
             groups[i] = next((k for k in candidates if k in references), GLOBAL)
             by_reference.setdefault(groups[i], []).append(j)
         for key, rows in by_reference.items():

@@ -117,7 +117,8 @@ def _opened(path: Path, limit: int) -> Iterator[Image.Image]:
     except UnidentifiedImageError as exc:
         raise ImageLoadError(f"{path}: not an image file SaliBox can read") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        bound = Image.MAX_IMAGE_PIXELS * (2 if isinstance(exc, Image.DecompressionBombError) else 1)
+        pillow_limit = Image.MAX_IMAGE_PIXELS or 0
+        bound = pillow_limit * (2 if isinstance(exc, Image.DecompressionBombError) else 1)
         raise _too_large(path, f"more than {bound / 1e6:,.1f}", limit) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"{path}: damaged or truncated image ({exc})") from exc

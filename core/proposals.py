@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from core.backbones import Backbone
-from core.boxes import box_mass, clip_boxes, grabcut_box, scale_boxes, threshold_boxes
+from core.boxes import as_box, box_mass, clip_boxes, grabcut_box, scale_boxes, threshold_boxes
 from core.maps import METHODS, MapResult
 
 BoxMethod = Literal["threshold", "grabcut"]
@@ -164,7 +164,7 @@ class Proposer:
             cls = int(result.classes[i])
             proposals = [
                 Proposal(
-                    box=tuple(float(v) for v in box),
+                    box=as_box(box),
                     class_index=cls,
                     class_name=self.backbone.class_names[cls],
                     confidence=float(result.scores[i]),

@@ -6,8 +6,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QMetaObject, QObject, QThread
 from PySide6.QtWidgets import QApplication
 
 from core.importer import import_folder
@@ -15,11 +16,14 @@ from core.store import ModelVersionRow, Project, StoreError
 from desktop_app.controller import Controller
 from desktop_app.jobs import NO_IMAGE, ProposeJob, Task
 from desktop_app.logs import log, log_to_project, stop_project_log, unexpected
-from desktop_app.worker import start_worker, stop_worker
+from desktop_app.worker import ProposalWorker, start_worker, stop_worker
 from ui.canvas import Canvas
 from ui.main_window import MainWindow
 from ui.model_versions import ModelVersionsDialog, VersionView
 from ui.settings_dialog import ProposalSettings, SettingsDialog
+
+if TYPE_CHECKING:
+    from desktop_app.export_runner import ExportRunner
 
 #: Image statuses whose proposals are made again when the model changes.
 UNREVIEWED = ("new", "proposed")
@@ -45,16 +49,16 @@ class Session:
         self.canvas = canvas
         self.project: Project | None = None
         self.controller: Controller | None = None
-        self.thread = None
-        self.worker = None
-        self._cancel = None
+        self.thread: QThread | None = None
+        self.worker: ProposalWorker | None = None
+        self._cancel: QMetaObject.Connection | None = None
         self.versions_dialog: ModelVersionsDialog | None = None
         window.open_folder_requested.connect(self.open)
         window.open_project_requested.connect(self.open)
         window.settings_requested.connect(self.edit_settings)
         window.model_versions_requested.connect(self.show_model_versions)
         window.export_requested.connect(self.export)
-        self.export_runner = None
+        self.export_runner: ExportRunner | None = None
         self._held: int | None = None  # the image on screen, proposed again once left
 
     def open(self, target: str) -> bool:
@@ -103,8 +107,15 @@ class Session:
         log.warning("%s", message)
         self.window.show_error(message)
 
+    def _open(self) -> tuple[Project, Controller]:
+        """The open project and its controller (only called while one is open)."""
+        assert self.project is not None and self.controller is not None
+        return self.project, self.controller
+
     def settings(self) -> ProposalSettings:
         """The open project's proposal settings (defaults where none are stored)."""
+        if self.project is None:
+            return ProposalSettings()
         stored = {
             name: self.project.setting(f"proposals.{name}")
             for name in (
@@ -129,20 +140,23 @@ class Session:
     def _start_worker(self, force: bool = False) -> None:
         """Start a worker with the project's settings and give it every listed image."""
         chosen = self.settings()
-        self.thread, self.worker = start_worker(
-            self.project.db_path, chosen.backbone, chosen.method, chosen.device, chosen.batch_size
+        project, controller = self._open()
+        self.thread, worker = start_worker(
+            project.db_path, chosen.backbone, chosen.method, chosen.device, chosen.batch_size
         )
-        self.worker.proposals_ready.connect(self.controller.proposals_ready)
-        self.worker.progress.connect(self.controller.job_progress)
-        self.worker.failed.connect(self._show_failure)
-        self.worker.task_finished.connect(self.controller.task_finished)
+        self.worker = worker
+        worker.proposals_ready.connect(controller.proposals_ready)
+        worker.progress.connect(controller.job_progress)
+        worker.failed.connect(self._show_failure)
+        worker.task_finished.connect(controller.task_finished)
         self._cancel = self.window.cancel_requested.connect(self._cancel_shown_job)
-        rows = self.controller.rows
-        self.worker.submit([ProposeJob(r.id, self.project.root / r.path) for r in rows], force)
+        rows = controller.rows
+        worker.submit([ProposeJob(r.id, project.root / r.path) for r in rows], force)
 
     def _stop_worker(self) -> None:
-        if self.worker is not None:
-            QObject.disconnect(self._cancel)
+        if self.worker is not None and self.thread is not None:
+            if self._cancel is not None:
+                QObject.disconnect(self._cancel)
             stop_worker(self.thread, self.worker)
         self.worker = self.thread = None
 
@@ -169,7 +183,7 @@ class Session:
         if all(old[k] == new[k] for k in old if k not in NO_RESTART):
             return  # only when to retrain changed: the worker goes on
         self._stop_worker()
-        self.controller.forget_maps()  # maps of another network
+        self._open()[1].forget_maps()  # maps of another network
         self._start_worker(force=True)
 
     def propose_image(self, image_id: int) -> None:
@@ -286,5 +300,5 @@ def run(target: str | None = None, classes_file: Path | None = None) -> int:
     sys.excepthook = report
     window.show()
     if target and session.open(target) and classes_file is not None:
-        session.controller.import_classes_file(str(classes_file))
+        session._open()[1].import_classes_file(str(classes_file))
     return app.exec()

@@ -127,6 +127,7 @@ class BoxEditor:
         pending = any(b.state == "proposed" for b in boxes)
         reviewed = any(b.state != "proposed" for b in boxes)
         labelled = any(b.state in ("accepted", "edited") for b in boxes)
+        status: str | None
         if pending:
             status = "in_review" if reviewed else "proposed"
         elif labelled:
@@ -256,8 +257,7 @@ class BoxEditor:
         before = self._box(selected) if selected is not None else None
         # A proposal without a class shows the current class already: it takes it when
         # accepted, so choosing a class saves nothing on it.
-        unchanged = before is None or before.class_name in (None, name.strip())
-        if unchanged or self.unreadable is not None:
+        if before is None or before.class_name in (None, name.strip()) or self.unreadable:
             self.screen.refresh_current()
             return
         self.project.edit_box(before.id, class_name=name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
@@ -94,7 +95,7 @@ class Controller(QObject):
         project: Project,
         window: MainWindow,
         canvas: Canvas,
-        saliency: Callable[[int], object] | None = None,
+        saliency: Callable[[int], np.ndarray | None] | None = None,
         prioritize: Callable[[list[int]], None] | None = None,
         submit_task: Callable[[Task], None] | None = None,
     ) -> None:
@@ -183,8 +184,9 @@ class Controller(QObject):
         )
         self.window.image_model.set_rows([list_row(r) for r in self.rows])
         self._position = {r.id: i for i, r in enumerate(self.rows)}
-        self.index = self._position.get(current, 0 if self.rows else -1)
-        if current in self._position:
+        fallback = 0 if self.rows else -1
+        self.index = fallback if current is None else self._position.get(current, fallback)
+        if current is not None and current in self._position:
             self.window.select_image(current)  # the new rows lost the highlight
         self._update_position()
 

@@ -51,7 +51,7 @@ def run_propose(args: argparse.Namespace) -> int:
     files = _expand_paths(args.paths)
     proposer = proposer_from_args(args, args.method)
     skipped = 0
-    report = []
+    report: list[dict] = []
     bar = tqdm(total=len(files), unit="img", disable=None, file=sys.stderr)
     for start in range(0, len(files), args.batch_size):
         loaded = []

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from core.backbones import load_backbone
 from core.device import pick_device
 from core.exporter import export_project
+from core.formats.records import ImageMode
 from core.importer import import_coco_file, import_folder
 from core.proposals import make_proposer
 from core.review_queue import add_pseudo_labels, empty_layer_share, order_rows, score_project
@@ -115,7 +116,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise CliError("--voc-layout beside writes next to the images; leave out --out")
     if not beside and args.out is None:
         raise CliError(f"a {args.format} export needs --out")
-    images = "copy" if args.copy_images else "link" if args.link_images else "none"
+    images: ImageMode = "copy" if args.copy_images else "link" if args.link_images else "none"
     with Project.open(db) as project:
         summary = export_project(
             project,

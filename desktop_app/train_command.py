@@ -80,7 +80,8 @@ def run_train(args: argparse.Namespace) -> int:
             )
             return 130
         row = project.active_model_version()
-        chosen = row.metrics.get("classes", {}) if row is not None else {}
+        assert row is not None  # train_version made it active
+        chosen = row.metrics.get("classes", {})
         choices = ", ".join(f"{name}: {figures.get('choice')}" for name, figures in chosen.items())
         print(
             f"{db}: model version {version} trained on {row.metrics.get('images')} images "

@@ -45,8 +45,9 @@ class BoxCommand(QUndoCommand):
             self.project.restore_box(row)
         elif other is not None:
             self.project.delete_box(other.id)
-        image = (row or other).image_id
-        self.changed(image)
+        either = row or other
+        if either is not None:  # a command always has a before or an after
+            self.changed(either.image_id)
 
     def redo(self) -> None:
         if self._done:

@@ -65,7 +65,8 @@ def export_coco(
     check_classes(classes)
     category = {name: i for i, name in enumerate(classes, 1)}
     report = ExportReport(classes=len(classes), files_written=1)
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for image_id, record in enumerate(records, 1):
         if step is not None:
             step()

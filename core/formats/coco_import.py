@@ -80,8 +80,10 @@ def _claimed_size(entry: dict) -> tuple[int, int] | str:
     whole = all(
         type(v) is int or (type(v) is float and math.isfinite(v) and v.is_integer()) for v in values
     )
-    if whole and all(v >= 1 for v in values) and values[0] * values[1] <= MAX_PIXELS:
-        return int(values[0]), int(values[1])
+    if whole:
+        width, height = int(values[0]), int(values[1])  # type: ignore[arg-type]  # checked whole
+        if width >= 1 and height >= 1 and width * height <= MAX_PIXELS:
+            return width, height
     return f"size {shown(values[0])} × {shown(values[1])} is not a size in pixels"
 
 
@@ -297,4 +299,5 @@ def import_coco(
         box = _box(ann, image, where, warnings)
         if box is not None:
             boxes[image_id].append(_box_record(ann, class_name, box))
-    return [replace(images[i], boxes=tuple(b)) for i, b in boxes.items()], warnings
+    kept = [(images[i], b) for i, b in boxes.items()]
+    return [replace(image, boxes=tuple(b)) for image, b in kept if image is not None], warnings

@@ -17,6 +17,7 @@ import torch
 from core.backbones import Backbone
 from core.learning.tail import tail_block
 from core.maps import METHODS
+from core.maps.base import SaliencyMethod
 from core.proposals import RECIPES, Recipe, resize_for_network
 
 #: The zero-shot recipes the learning loop compares per class (bench/localization.py):
@@ -100,7 +101,7 @@ class EvidenceMaker:
         self.tail_block: torch.nn.Module | None = None
         if keep_tail_input:
             self.tail_block = tail_block(backbone)
-        self._methods = {}
+        self._methods: dict[tuple, SaliencyMethod] = {}
         for name in self.recipes:
             recipe = RECIPES[name]
             key = _map_key(recipe)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from core.backbones import Backbone
-from core.boxes import box_mass, clip_boxes
+from core.boxes import as_box, box_mass, clip_boxes
 from core.formats.records import write_atomic
 from core.learning.class_head import ClassHead
 from core.learning.evidence import Evidence
@@ -99,10 +99,10 @@ class LearnedModel:
         width, height = evidence.size
         boxes = clip_boxes(fractions * [width, height, width, height], evidence.size)
         side = evidence.side
-        mass = box_mass(saliency, np.round(fractions * side)) if len(fractions) else []
+        mass = box_mass(saliency, np.round(fractions * side)) if len(fractions) else np.zeros(0)
         proposals = [
             Proposal(
-                box=tuple(float(v) for v in box),
+                box=as_box(box),
                 class_index=k,
                 class_name=class_name,
                 confidence=confidence,

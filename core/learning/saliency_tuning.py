@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -87,7 +88,7 @@ class TunedTail(nn.Module):
     ) -> TunedTail:
         """Deep copies of the backbone's last block and conv head (EfficientNet-Lite only),
         with the linear head initialised from ``head`` (or zeros)."""
-        net = backbone.features.net
+        net: Any = backbone.features.net  # efficientnet_lite's untyped model
         linear = None
         if head is not None:
             if list(head.classes) != list(classes):
@@ -103,7 +104,7 @@ class TunedTail(nn.Module):
             classes,
             linear,
         )
-        tail.to(torch.float32, memory_format=torch.contiguous_format)
+        tail.to(torch.float32, memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         return tail.eval()
 
     def features(self, block14_output: torch.Tensor) -> torch.Tensor:
@@ -149,7 +150,7 @@ def tail_inputs(
     features. Returns (``(N, 192, h, w)`` float32 input of block 15, ``(N, 1280, h, w)``
     float32 features of the frozen backbone), both on the CPU.
     """
-    net = backbone.features.net
+    net: Any = backbone.features.net  # efficientnet_lite's untyped model
     captured: list[torch.Tensor] = []
 
     def hook(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
@@ -415,7 +416,8 @@ class SaliencyAlignment:
         """
         if any(im.evidence.tail_input is None for im in images):
             raise ValueError("saliency-aligned fine-tuning needs evidence with tail inputs")
-        x = torch.stack([im.evidence.tail_input for im in images]).float()
+        inputs = [im.evidence.tail_input for im in images]
+        x = torch.stack([t for t in inputs if t is not None]).float()
         return fine_tune(
             self.backbone,
             x,

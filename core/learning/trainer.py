@@ -220,7 +220,7 @@ def train_model(
         "classes": per_class,
         "seconds": round(time.perf_counter() - start, 3),
     }
-    if tail is not None:
+    if tail is not None and align is not None:
         metrics["saliency_alignment"] = {
             "saliency_weight": align.saliency_weight,
             "mean_weight": align.mean_weight,

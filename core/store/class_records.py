@@ -96,7 +96,7 @@ class ClassRecords:
             from_class, to_class = self._class(s, source), self._class(s, target)
             if from_class.id == to_class.id:
                 return 0
-            moved = s.execute(
+            moved: int = s.execute(  # type: ignore[attr-defined]  # an UPDATE's CursorResult
                 update(Box).where(Box.class_id == from_class.id).values(class_id=to_class.id)
             ).rowcount
             s.delete(from_class)

@@ -73,7 +73,9 @@ def set_wal(engine: Engine) -> None:
     """Switch the database file to write-ahead logging (persistent, outside a transaction)."""
     connection = engine.raw_connection()
     try:
-        mode = connection.driver_connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        driver = connection.driver_connection
+        assert driver is not None  # a raw connection holds its DB-API connection
+        mode = driver.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     finally:
         connection.close()
     if mode != "wal":

@@ -113,6 +113,6 @@ def labelled(s: Session, include_unverified: bool) -> list[LabelledImageRow]:
         boxes.append((box.x1, box.y1, box.x2, box.y2))
         labels.append(name)
     return [
-        LabelledImageRow(image_id, *head, tuple(boxes), tuple(labels))
+        LabelledImageRow(image_id, head[0], head[1], head[2], tuple(boxes), tuple(labels))
         for image_id, (head, boxes, labels) in grouped.items()
     ]

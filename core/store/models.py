@@ -116,7 +116,7 @@ class Box(Base):
     """
 
     __tablename__ = "box"
-    __table_args__: ClassVar = {"sqlite_autoincrement": True}
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}  # type: ignore[misc]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)

@@ -204,7 +204,9 @@ class Project(ClassRecords, BoxRecords, LearningRecords):
             ValueError: an absolute path or one that leaves the root.
         """
         table = Image.__table__
-        insert = sqlite_insert(table).on_conflict_do_nothing(index_elements=["path"])
+        insert = sqlite_insert(table).on_conflict_do_nothing(  # type: ignore[arg-type]  # a Table
+            index_elements=["path"]
+        )
         count = select(func.count()).select_from(table)
         now, paths = utc_now(), iter(rel_paths)
         with self._session(write=True) as s:
@@ -215,7 +217,8 @@ class Project(ClassRecords, BoxRecords, LearningRecords):
 
     def _update_image(self, image_id: int, **values: Any) -> None:
         with self._session(write=True) as s:
-            if s.execute(update(Image).where(Image.id == image_id).values(**values)).rowcount == 0:
+            changed = s.execute(update(Image).where(Image.id == image_id).values(**values))
+            if changed.rowcount == 0:  # type: ignore[attr-defined]  # an UPDATE's CursorResult
                 raise KeyError(f"no image with id {image_id}")
 
     def set_image_size(self, image_id: int, width: int, height: int) -> None:
