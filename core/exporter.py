@@ -34,6 +34,7 @@ from core.formats.voc_beside import export_voc_beside
 from core.formats.voc_export import VocExportReport, export_voc
 from core.formats.yolo import export_yolo
 from core.images import ImageLoadError, image_size
+from core.store.models import LABEL_STATES
 from core.store.project import Project
 from core.store.rows import ImageRow
 
@@ -41,7 +42,7 @@ FORMATS = ("voc", "yolo", "coco")
 #: Where VOC files go: a VOCdevkit folder, or one XML beside each image (as LabelImg).
 VOC_LAYOUTS = ("devkit", "beside")
 #: Box states that an export writes: what a person accepted, as is or edited.
-EXPORTED_STATES = ("accepted", "edited")
+EXPORTED_STATES = LABEL_STATES
 #: Reasons an image is left out, as :attr:`ExportSummary.skipped` names them, in that order.
 NOT_REVIEWED = "not reviewed"
 NO_ACCEPTED_BOXES = "not reviewed, without accepted boxes"

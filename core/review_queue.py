@@ -19,10 +19,11 @@ from core.image_score_runner import (
 )
 from core.images import ImageLoadError, load_rgb
 from core.proposals import Proposer
+from core.store.models import LABEL_STATES
 from core.store.project import ImageRow, Project
 
 #: Box states that make an image labelled for the image score.
-LABELLED_STATES = ("accepted", "edited")
+LABELLED_STATES = LABEL_STATES
 
 
 @dataclass

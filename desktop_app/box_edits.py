@@ -15,6 +15,7 @@ from typing import Protocol
 from PySide6.QtGui import QUndoStack
 
 from core.store import BoxRow, Project
+from core.store.models import LABEL_STATES
 from desktop_app.undo import BoxCommand
 from ui.canvas import Canvas
 from ui.main_window import MainWindow
@@ -126,7 +127,7 @@ class BoxEditor:
         boxes = self.project.boxes(image_id)
         pending = any(b.state == "proposed" for b in boxes)
         reviewed = any(b.state != "proposed" for b in boxes)
-        labelled = any(b.state in ("accepted", "edited") for b in boxes)
+        labelled = any(b.state in LABEL_STATES for b in boxes)
         status: str | None
         if pending:
             status = "in_review" if reviewed else "proposed"
@@ -183,7 +184,7 @@ class BoxEditor:
         else:
             self.project.set_status(image_id, "done")
             self.screen.refresh(image_id)
-            labels = len(self.project.boxes(image_id, states=["accepted", "edited"]))
+            labels = len(self.project.boxes(image_id, states=LABEL_STATES))
             message = f"Image marked reviewed with {labels} box{'es' if labels != 1 else ''}"
         self.window.statusBar().showMessage(message, 5000)
 

@@ -16,11 +16,8 @@ from sqlalchemy.orm import Session
 
 from core.store import boxes as box_changes
 from core.store.database import StoreError
-from core.store.models import Box, LabelClass
+from core.store.models import LABEL_STATES, Box, LabelClass
 from core.store.rows import clean_class_name
-
-#: Box states that count as a saved label of a class.
-LABEL_STATES = ("accepted", "edited")
 
 
 class ClassInUseError(StoreError):

@@ -14,15 +14,22 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.store.models import Box, Image, LabelClass, ModelVersion, Setting, TrainingRun, utc_now
+from core.store.models import (
+    LABEL_STATES,
+    Box,
+    Image,
+    LabelClass,
+    ModelVersion,
+    Setting,
+    TrainingRun,
+    utc_now,
+)
 from core.store.rows import LabelledImageRow, ModelVersionRow, TrainingRunRow, choice
 
 #: The setting that holds the active model version's id.
 ACTIVE_KEY = "active_model_version"
 #: How a training run can end.
 RUN_ENDS = ("done", "failed", "cancelled")
-#: Box states that count as a label.
-LABEL_STATES = ("accepted", "edited")
 
 
 def stored_path(db_folder: Path, path: str | Path) -> str:

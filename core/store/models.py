@@ -11,6 +11,7 @@ Changing a model needs a new Alembic revision in ``core/store/migrations/version
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, MetaData
@@ -20,10 +21,31 @@ from sqlalchemy.types import TypeDecorator
 #: Review status of an image, in workflow order; ``unreadable``: the file cannot be decoded
 #: (never exported, shown with the reason).
 STATUSES = ("new", "proposed", "in_review", "done", "skipped", "unreadable")
-#: Where a box came from.
-ORIGINS = ("human", "proposal", "imported")
-#: Review state of a box; ``edited`` (a corrected proposal) counts as accepted.
-STATES = ("proposed", "accepted", "rejected", "edited")
+
+
+class Origin(StrEnum):
+    """Where a box came from (stored as its value; equal to that string)."""
+
+    HUMAN = "human"
+    PROPOSAL = "proposal"
+    IMPORTED = "imported"
+
+
+class State(StrEnum):
+    """Review state of a box; ``edited`` (a corrected proposal) counts as accepted."""
+
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    EDITED = "edited"
+
+
+#: Where a box came from, and its review states, as the strings stored.
+ORIGINS = tuple(Origin)
+STATES = tuple(State)
+#: The states of a label: what a person accepted, as is or edited. What exports write,
+#: training learns from and class counts count.
+LABEL_STATES = (State.ACCEPTED, State.EDITED)
 
 #: Constraint names that Alembic's batch mode can find again on SQLite.
 NAMING_CONVENTION = {
