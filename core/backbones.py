@@ -10,10 +10,11 @@ never download.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -77,6 +78,13 @@ class Backbone:
     class_names: list[str]
     input_size: int = 224
     score_layers: list[str] = field(default_factory=list)
+
+    def batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """``(S, S, 3)`` uint8 RGB images of one size → the network's input: normalised
+        ``(B, 3, S, S)`` float32 on its device, in channels_last memory format."""
+        pixels = torch.from_numpy(np.stack(images)).to(self.device)
+        x = self.normalize(pixels.permute(0, 3, 1, 2).float())
+        return x.contiguous(memory_format=torch.channels_last)
 
     def to(self, device: torch.device) -> Backbone:
         """Move to ``device`` in eval mode, convolutions in channels_last memory format."""

@@ -68,8 +68,7 @@ def image_batches(
                 if problems is not None:
                     problems.append(str(exc))
         if indices:
-            batch = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float()
-            yield indices, reader.backbone.normalize(batch)
+            yield indices, reader.backbone.batch(resized)
 
 
 GLOBAL = "*"

@@ -131,9 +131,7 @@ class Proposer:
 
     def tensor(self, resized: list[np.ndarray]) -> torch.Tensor:
         """``(S, S, 3)`` uint8 images → normalised ``(B, 3, S, S)`` float32 on the device."""
-        batch = torch.from_numpy(np.stack(resized)).to(self.backbone.device)
-        batch = batch.permute(0, 3, 1, 2).float()
-        return self.backbone.normalize(batch).contiguous(memory_format=torch.channels_last)
+        return self.backbone.batch(resized)
 
     def maps(self, images: list[np.ndarray]) -> tuple[MapResult, list[np.ndarray]]:
         """Maps for ``(H, W, 3)`` uint8 images; also returns the resized images."""

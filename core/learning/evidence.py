@@ -119,9 +119,7 @@ class EvidenceMaker:
 
     def _tensor(self, resized: list[np.ndarray]) -> torch.Tensor:
         """``(S, S, 3)`` uint8 images → normalised ``(B, 3, S, S)`` on the device."""
-        batch = torch.from_numpy(np.stack(resized)).to(self.backbone.device)
-        x = self.backbone.normalize(batch.permute(0, 3, 1, 2).float())
-        return x.contiguous(memory_format=torch.channels_last)
+        return self.backbone.batch(resized)
 
     def __call__(
         self, images: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]] | None = None

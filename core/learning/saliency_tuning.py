@@ -161,10 +161,8 @@ def tail_inputs(
     try:
         for start in range(0, len(images), batch_size):
             batch = [resize_for_network(im, size) for im in images[start : start + batch_size]]
-            x = torch.from_numpy(np.stack(batch)).to(backbone.device)
-            x = backbone.normalize(x.permute(0, 3, 1, 2).float())
             with torch.inference_mode():
-                f = backbone.features(x.contiguous(memory_format=torch.channels_last))
+                f = backbone.features(backbone.batch(batch))
             inputs.append(captured.pop())
             feats.append(f.to("cpu", torch.float32).contiguous())
     finally:
