@@ -300,5 +300,5 @@ def run(target: str | None = None, classes_file: Path | None = None) -> int:
     sys.excepthook = report
     window.show()
     if target and session.open(target) and classes_file is not None:
-        session._open()[1].import_classes_file(str(classes_file))
+        session._open()[1].class_edits.import_classes_file(str(classes_file))
     return app.exec()

@@ -15,11 +15,10 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from core.formats.classes_file import read_classes_file
 from core.images import ImageLoadError, load_display
-from core.store import BoxRow, ImageRow, Project, StoreError
-from core.store.class_records import ClassInUseError
+from core.store import BoxRow, ImageRow, Project
 from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEditor
+from desktop_app.class_edits import ClassEditor
 from desktop_app.job_progress import JobProgress
 from desktop_app.jobs import MapJob, ScoreJob, Task
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
@@ -119,6 +118,7 @@ class Controller(QObject):
         self.class_filter: str | None = None
         self._trainer = RetrainTrigger(project)
         self.edits = BoxEditor(project, window, canvas, self.undo_stack, self)
+        self.class_edits = ClassEditor(project, window, self.undo_stack, self)
         self._connect()
         window.set_heatmap_methods(list(MAP_TYPES))
         self.map_type = MAP_TYPES.get(window.heatmap_method())
@@ -152,12 +152,12 @@ class Controller(QObject):
             (w.heatmap_method_changed, self.choose_map),
             (w.rank_requested, self.rank_by_score),
             (w.train_requested, self.train_now),
-            (w.classes_file_chosen, self.import_classes_file),
+            (w.classes_file_chosen, self.class_edits.import_classes_file),
             (w.classes_panel.add_requested, self.edits.set_class),
-            (w.classes_panel.rename_requested, self.rename_class),
-            (w.classes_panel.merge_requested, self.merge_class),
-            (w.classes_panel.delete_requested, self.delete_class),
-            (w.classes_panel.move_requested, self.move_class),
+            (w.classes_panel.rename_requested, self.class_edits.rename_class),
+            (w.classes_panel.merge_requested, self.class_edits.merge_class),
+            (w.classes_panel.delete_requested, self.class_edits.delete_class),
+            (w.classes_panel.move_requested, self.class_edits.move_class),
             (c.box_drawn, self.edits.add_drawn_box),
             (c.box_changed, self.edits.move_box),
             (c.delete_requested, self.edits.delete_box),
@@ -224,65 +224,6 @@ class Controller(QObject):
         """Redraw the shown image's boxes (a proposal's caption follows the current class)."""
         if (image_id := self.current_id()) is not None:
             self.refresh(image_id)
-
-    # --- the classes panel ----------------------------------------------------------------
-
-    def import_classes_file(self, path: str) -> None:
-        """Add the classes of a file with one name a line; bad lines are reported."""
-        try:
-            read = read_classes_file(path)
-            self.project.add_classes(read.names)
-        except (OSError, ValueError, StoreError) as exc:
-            self.window.show_error(str(exc))
-            return
-        for line in read.problems:
-            self.window.show_error(line)
-        self.refresh_classes()
-        self.window.statusBar().showMessage(f"{len(read.names)} classes read from {path}", 5000)
-
-    def _class_change(self, change: Callable[[], object]) -> bool:
-        try:
-            change()
-        except (KeyError, ValueError, StoreError) as exc:
-            self.window.show_error(exc.args[0] if isinstance(exc, KeyError) else str(exc))
-            return False
-        return True
-
-    def rename_class(self, old: str, new: str) -> None:
-        """Rename a class; its boxes follow. Undo does not cover class changes."""
-        if self._class_change(lambda: self.project.rename_class(old, new)):
-            if self.window.current_class() == old:
-                self.project.set_setting(CURRENT_CLASS_KEY, new.strip())
-            self.undo_stack.clear()  # its box rows name the old class
-            self.refresh_classes(new.strip() if self.window.current_class() == old else None)
-
-    def merge_class(self, source: str, target: str) -> None:
-        if self._class_change(lambda: self.project.merge_class(source, target)):
-            self.undo_stack.clear()
-            self.refresh_classes(target if self.window.current_class() == source else None)
-            self.reload_list()
-
-    def delete_class(self, name: str) -> None:
-        """Delete a class; when boxes use it, only after a confirmation that says how many
-        (they are deleted with it)."""
-        try:
-            self.project.delete_class(name)
-        except ClassInUseError as exc:
-            question = f"{exc.count} boxes have the class {name}. Delete the class and them?"
-            if not self.window.confirm("Delete class", question):
-                return
-            if not self._class_change(lambda: self.project.delete_class(name, True)):
-                return
-        except (KeyError, StoreError) as exc:
-            self.window.show_error(str(exc))
-            return
-        self.undo_stack.clear()
-        self.refresh_classes()
-        self.reload_list()
-
-    def move_class(self, name: str, index: int) -> None:
-        if self._class_change(lambda: self.project.move_class(name, index)):
-            self.refresh_classes()
 
     def current_id(self) -> int | None:
         return self.rows[self.index].id if 0 <= self.index < len(self.rows) else None
