@@ -11,21 +11,17 @@ from functools import partial
 
 from PySide6.QtCore import (
     QByteArray,
-    QEvent,
-    QObject,
     QSettings,
     QSignalBlocker,
     Qt,
     QTime,
-    QTimer,
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QCompleter,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -41,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.class_field import ClassField
 from ui.classes_panel import ClassesPanel
 from ui.help import KEYS, HelpDialog
 from ui.image_list import ImageListPanel
@@ -134,7 +131,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self._build_status_bar()
         self.classes_panel = ClassesPanel(self)
-        self.classes_panel.class_activated.connect(self._choose_named_class)
+        self.classes_panel.class_activated.connect(self.class_field.choose)
         self._classes_dock = dock("Classes", "classes", self.classes_panel, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._classes_dock)
         self._build_menus()
@@ -147,17 +144,9 @@ class MainWindow(QMainWindow):
         self.splitter.restoreState(stored_bytes(stored, "window/splitter"))
 
     def _build_toolbar(self) -> QHBoxLayout:
-        combo = self.class_combo = QComboBox(self, editable=True, minimumContentsLength=16)
-        combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        combo.setToolTip("The class of new boxes: pick one, or type a new name and press Return")
-        completer = QCompleter(combo.model(), combo)
-        completer.setCompletionMode(QCompleter.CompletionMode.InlineCompletion)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        combo.setCompleter(completer)  # inline: no popup that could swallow Return
-        combo.activated.connect(self._picked_from_list)
-        combo.installEventFilter(self)  # the line edit's focus proxy: its keys come here
-        self._class = ""  # the class chosen last, what current_class() returns
-        self._committing = False  # while the field hands the keys back to the canvas
+        self.class_field = ClassField(self, lambda: self._canvas.setFocus())
+        self.class_field.chosen.connect(self.class_chosen)
+        combo = self.class_combo = self.class_field.combo
         self.heatmap_box = QCheckBox("Heatmap (H)", self)
         self.heatmap_box.toggled.connect(self.heatmap_toggled)
         self.method_combo = QComboBox(self)
@@ -236,7 +225,9 @@ class MainWindow(QMainWindow):
                 menu = file_menu if key in FILE_KEYS else review_menu
                 menu.addAction(self._action(text, key.split(" / "), slots[key]))
         for digit in range(1, 10):
-            self._action(f"class {digit}", [str(digit)], partial(self._choose_class, digit - 1))
+            self._action(
+                f"class {digit}", [str(digit)], partial(self.class_field.choose_index, digit - 1)
+            )
         file_menu.addAction("Import classes file…", self._choose_classes_file)
         file_menu.addAction("Proposal settings…", self.settings_requested.emit)
         self.recent_menu = file_menu.addMenu("Open recent")
@@ -281,21 +272,13 @@ class MainWindow(QMainWindow):
     def set_classes(self, counts: dict[str, int], current: str | None) -> None:
         """Offer the project's classes (name → box count, in order); ``current`` (else the
         one chosen before, else the first) becomes the class of new boxes."""
-        names = list(counts)
-        known = [name for name in (current, self._class) if name in names]
-        chosen = known[0] if known else names[0] if names else ""
-        with QSignalBlocker(self.class_combo):
-            self.class_combo.clear()
-            self.class_combo.addItems(names)
-            self.class_combo.setCurrentIndex(names.index(chosen) if chosen else -1)
-            self.class_combo.setEditText(chosen)
-        self._class = chosen
+        chosen = self.class_field.set_classes(list(counts), current)
         self.classes_panel.set_classes(counts, chosen or None)
 
     def current_class(self) -> str:
         """The class chosen for new boxes ("" when none): picked, or typed and confirmed
         with Return; text typed but not confirmed is not a class."""
-        return self._class
+        return self.class_field.current()
 
     def set_heatmap_methods(self, methods: list[str]) -> None:
         """Offer these map types in the map selector, keeping the current one if it is
@@ -305,72 +288,6 @@ class MainWindow(QMainWindow):
     def heatmap_method(self) -> str:
         """The map type chosen in the map selector."""
         return self.method_combo.currentText()
-
-    def _choose_class(self, index: int) -> None:
-        """Choose the ``index``-th class (digit keys, the drop-down)."""
-        if 0 <= index < self.class_combo.count():
-            self._choose_named_class(self.class_combo.itemText(index))
-
-    def _picked_from_list(self, index: int) -> None:
-        """The drop-down's choice; not the one an editable combo box reports by itself
-        when it loses the focus with a known name typed in it."""
-        if not self._committing:
-            self._choose_class(index)
-
-    def _choose_named_class(self, name: str) -> None:
-        """Choose a class of the list (the application may add a new one and call
-        :meth:`set_classes`), then give the keys back to the canvas."""
-        if self.class_combo.findText(name, Qt.MatchFlag.MatchExactly) >= 0:
-            self._class = name
-            self._revert_class_field()
-        self.class_chosen.emit(name)
-        self._give_keys_back()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """In the class field, Return confirms the typed name and Escape cancels it; both
-        give the keys back to the canvas. Leaving the field any other way drops what was
-        typed, so a half-typed name never becomes a class."""
-        keys = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape)
-        if isinstance(event, QKeyEvent) and event.key() in keys:
-            if event.type() == QEvent.Type.ShortcutOverride:
-                event.accept()  # the window's Return (accept) does not fire here
-                return True
-            if event.type() == QEvent.Type.KeyPress:
-                if event.key() == Qt.Key.Key_Escape:
-                    self._revert_class_field()
-                    self._give_keys_back()
-                else:
-                    self._on_class_typed()
-                return True
-        if event.type() == QEvent.Type.FocusIn:  # typing replaces the name shown
-            field = self.class_combo.lineEdit()
-            if field is not None:
-                QTimer.singleShot(0, field.selectAll)
-        if event.type() == QEvent.Type.FocusOut:
-            self._revert_class_field()
-        return super().eventFilter(watched, event)
-
-    def _give_keys_back(self) -> None:
-        """Focus the canvas, ignoring the choice the class field reports as it loses focus."""
-        self._committing = True
-        try:
-            self._canvas.setFocus()
-        finally:
-            self._committing = False
-
-    def _revert_class_field(self) -> None:
-        with QSignalBlocker(self.class_combo):
-            self.class_combo.setEditText(self._class)
-
-    def _on_class_typed(self) -> None:
-        name = self.class_combo.currentText().strip()
-        found = self.class_combo.findText(name, Qt.MatchFlag.MatchFixedString)
-        if found >= 0:
-            name = self.class_combo.itemText(found)  # "Raccoon" picks "raccoon"
-        if name:
-            self._choose_named_class(name)
-        self._revert_class_field()
-        self._give_keys_back()
 
     def confirm(self, title: str, question: str) -> bool:
         """Ask a yes/no question; True for yes (No is the default)."""
