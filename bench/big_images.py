@@ -1,11 +1,11 @@
-"""Seconds and peak memory of reading the size of very large PNGs (core.images.image_size).
+"""Seconds and peak memory of reading the size of very large PNGs (core.engine.images.image_size).
 
 Usage: ``python -m bench.big_images [--sides 20000 15000]``. Writes, in a temporary folder,
 one black RGB PNG per side (square, streamed to disk without holding the pixels, with the
 EXIF orientation 6 in an ``eXIf`` chunk after the pixel data, where exiftool and some
 phones put it), then calls ``image_size`` on each in a fresh Python process and prints its
 wall-clock seconds, its peak resident memory (max RSS) against that of a process that only
-imports core.images, what it returned, and how many lines it wrote to stderr.
+imports core.engine.images, what it returned, and how many lines it wrote to stderr.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from PIL import Image
 #: Run in the child process: prints {"seconds", "rss_mb", "result"} as JSON.
 CHILD = """
 import json, resource, sys, time
-from core.images import ImageLoadError, image_size
+from core.engine.images import ImageLoadError, image_size
 start = time.perf_counter()
 try:
     result = image_size(sys.argv[1]) if sys.argv[1] else "nothing read"
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--sides", type=int, nargs="+", default=[20000, 15000])
     args = parser.parse_args()
     baseline = measure(None)
-    print(f"python importing core.images: max RSS {baseline['rss_mb']:.0f} MB")
+    print(f"python importing core.engine.images: max RSS {baseline['rss_mb']:.0f} MB")
     with tempfile.TemporaryDirectory() as folder:
         for side in args.sides:
             path = write_png(Path(folder) / f"black {side}.png", side)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.images import list_images, load_rgb
+from core.engine.images import list_images, load_rgb
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 

@@ -1,7 +1,8 @@
 """Fuzzing the COCO reader with hypothesis: random documents, and valid ones mutated.
 
 Usage: ``python -m bench.fuzz_coco [--examples 5000]``. The property, also run with a small
-budget by ``tests/test_formats_yolo_coco.py``: :func:`core.formats.coco_import.import_coco`
+budget by ``tests/unit/core/formats/test_coco_import.py``:
+:func:`core.formats.coco_import.import_coco`
 raises nothing but :class:`~core.formats.coco.CocoError`, and what it returns is sound:
 plain relative paths, sizes in pixels (the file's own when read against a folder of
 images), boxes inside their image, class names and poses that
@@ -30,12 +31,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bench.common import DATASETS
-from core.datasets import annotated_images
+from core.engine.images import MAX_PIXELS, image_size
 from core.formats.coco import CocoError
 from core.formats.coco_import import import_coco
 from core.formats.records import check_relative_path
 from core.formats.voc import read_voc
-from core.images import MAX_PIXELS, image_size
+from core.formats.voc_dataset import annotated_images
 from core.store.rows import clean_class_name
 
 #: Files of :func:`image_folder` and names that are not there, or not images.

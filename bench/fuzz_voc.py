@@ -1,4 +1,5 @@
-"""A long fuzz run of the Pascal VOC reader: the property of tests/test_voc_hostile.py
+"""A long fuzz run of the Pascal VOC reader: the property of
+tests/unit/core/formats/test_voc_hostile.py
 (only AnnotationError is raised, every box lies inside its image) over many more examples.
 
 Usage: ``python -m bench.fuzz_voc [--examples 20000] [--seed N]``. Runs generated documents
@@ -17,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from tests import voc_fuzz
+from tests.helpers import voc_fuzz
 
 
 def main() -> None:

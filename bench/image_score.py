@@ -17,14 +17,14 @@ import time
 import numpy as np
 
 from bench.common import SETS
-from core.backbones import load_backbone
-from core.datasets import annotated_images
-from core.evaluation import match_image
+from core.engine.backbones import load_backbone
+from core.engine.images import load_rgb
+from core.engine.proposals import make_proposer
+from core.evaluation.measures import match_image
 from core.formats.voc import read_voc
-from core.image_score import ActivationReader
-from core.image_score_runner import image_batches, score_files
-from core.images import load_rgb
-from core.proposals import make_proposer
+from core.formats.voc_dataset import annotated_images
+from core.scoring.image_score import ActivationReader
+from core.scoring.image_score_runner import image_batches, score_files
 
 #: Last block of each EfficientNet-Lite0 stage.
 STAGE_OUTPUTS = [f"net._blocks.{i}" for i in (0, 2, 4, 7, 10, 14, 15)]

@@ -13,14 +13,14 @@ import sys
 import numpy as np
 
 from bench.common import SETS
-from core.backbones import DEFAULT_BACKBONE, load_backbone
-from core.datasets import annotated_images
-from core.device import pick_device
-from core.evaluation import match_image, summarize
-from core.evaluation_runner import evaluate_proposer
+from core.engine.backbones import DEFAULT_BACKBONE, load_backbone
+from core.engine.device import pick_device
+from core.engine.images import load_rgb
+from core.engine.proposals import RECIPES, make_proposer
+from core.evaluation.measures import match_image, summarize
+from core.evaluation.runner import evaluate_proposer
 from core.formats.voc import read_voc
-from core.images import load_rgb
-from core.proposals import RECIPES, make_proposer
+from core.formats.voc_dataset import annotated_images
 
 DEFAULT_METHODS = ["default", "cam", "gradcam", "sensitivity", "attention", "cam-grabcut"]
 

@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.backbones import load_backbone
-from core.boxes import iou_matrix
-from core.datasets import annotated_images
-from core.image_score import ActivationReader
-from core.image_score_runner import review_order, score_files
+from core.engine.backbones import load_backbone
+from core.engine.boxes import iou_matrix
+from core.evaluation.simulation import simulate
+from core.evaluation.simulation_data import load_replay
+from core.formats.voc_dataset import annotated_images
 from core.learning.evidence import EvidenceMaker
 from core.learning.saliency_tuning import SaliencyAlignment
-from core.simulation import simulate
-from core.simulation_data import load_replay
+from core.scoring.image_score import ActivationReader
+from core.scoring.image_score_runner import review_order, score_files
 
 
 def order_of(kind: str, backbone, paths, evidence) -> np.ndarray:

@@ -29,16 +29,16 @@ import numpy as np
 import torch
 
 from bench.common import DATASETS
-from core.backbones import load_backbone
-from core.boxes import iou_matrix
-from core.datasets import annotated_images
+from core.engine.backbones import load_backbone
+from core.engine.boxes import iou_matrix
+from core.engine.images import load_rgb
+from core.engine.proposals import resize_for_network
 from core.formats.voc import read_voc
-from core.images import load_rgb
+from core.formats.voc_dataset import annotated_images
 from core.learning.class_head import LabelledImage, fit_class_head
 from core.learning.evidence import Evidence
 from core.learning.localizers import HeadProbabilityLocalizer
 from core.learning.saliency_tuning import TunedTail, fine_tune, saliency_inside, tail_inputs
-from core.proposals import resize_for_network
 
 #: Side of the maps the localizer thresholds (the EvidenceMaker default input size).
 MAP_SIDE = 224

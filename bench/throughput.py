@@ -14,9 +14,9 @@ import time
 import torch
 
 from bench.common import sample_images
-from core.backbones import DEFAULT_BACKBONE, load_backbone
-from core.device import autocast, keep_freed_memory, pick_device
-from core.proposals import make_proposer, resize_for_network
+from core.engine.backbones import DEFAULT_BACKBONE, load_backbone
+from core.engine.device import autocast, keep_freed_memory, pick_device
+from core.engine.proposals import make_proposer, resize_for_network
 
 
 def _rates(runs: dict, images: list, batch: int, rounds: int) -> dict[str, float]:

@@ -24,9 +24,9 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from core.store import Project
+from desktop_app.background.parts import maps_folder
 from desktop_app.controller import Controller
-from desktop_app.worker_parts import maps_folder
-from ui.canvas import Canvas
+from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
 
 
@@ -55,7 +55,7 @@ def build(folder: Path, images: int, real: int) -> Path:
                 }
                 for k in range(3)
             ]
-            project.add_boxes(row.id, boxes)
+            project.box_records.add_boxes(row.id, boxes)
             project.set_status(row.id, "proposed")
             heat = rng.random((224, 224)).astype(np.float16)
             np.save(maps / f"{row.id}.npy", heat)

@@ -3,7 +3,7 @@
 Usage: ``python -m bench.voc_import [--objects 52631] [--max-objects N]``. Writes, in a
 temporary folder, a 640 × 480 JPEG and an XML file beside it holding ``--objects`` boxes
 (about 200 bytes each: 52,631 make 10 MB), imports the folder into a new project with
-:func:`core.importer.import_folder` and prints the wall-clock seconds of the import and the
+:func:`core.services.importer.import_folder` and prints the wall-clock seconds of the import and the
 process's peak resident memory (``ru_maxrss``, in MB) before and after it. Without
 ``--max-objects`` the importer's default cap applies.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.importer import import_folder
+from core.services.importer import import_folder
 from core.store import Project
 
 

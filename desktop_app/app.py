@@ -11,16 +11,17 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QMetaObject, QObject, QThread
 from PySide6.QtWidgets import QApplication
 
-from core.importer import import_folder
+from core.services.importer import import_folder
 from core.store import ModelVersionRow, Project, StoreError
+from desktop_app.background.jobs import NO_IMAGE, ProposeJob, Task
+from desktop_app.background.worker import ProposalWorker, start_worker, stop_worker
 from desktop_app.controller import Controller
-from desktop_app.jobs import NO_IMAGE, ProposeJob, Task
 from desktop_app.logs import log, log_to_project, stop_project_log, unexpected
-from desktop_app.worker import ProposalWorker, start_worker, stop_worker
-from ui.canvas import Canvas
+from desktop_app.project_settings import DEFAULTS, load_settings, save_settings
+from ui.canvas.view import Canvas
+from ui.dialogs.settings import ProposalSettings, SettingsDialog
 from ui.main_window import MainWindow
-from ui.model_versions import ModelVersionsDialog, VersionView
-from ui.settings_dialog import ProposalSettings, SettingsDialog
+from ui.panels.model_versions import ModelVersionsDialog, VersionView
 
 if TYPE_CHECKING:
     from desktop_app.export_runner import ExportRunner
@@ -114,28 +115,7 @@ class Session:
 
     def settings(self) -> ProposalSettings:
         """The open project's proposal settings (defaults where none are stored)."""
-        if self.project is None:
-            return ProposalSettings()
-        stored = {
-            name: self.project.setting(f"proposals.{name}")
-            for name in (
-                "backbone",
-                "device",
-                "method",
-                "batch_size",
-                "retrain_after",
-                "align_saliency",
-                "pseudo_labels",
-            )
-        }
-        given: dict = {k: v for k, v in stored.items() if v is not None}
-        for number in ("batch_size", "retrain_after"):
-            if number in given:
-                given[number] = int(given[number])
-        for flag in ("align_saliency", "pseudo_labels"):
-            if flag in given:
-                given[flag] = given[flag] == "True"
-        return ProposalSettings(**given)
+        return DEFAULTS if self.project is None else load_settings(self.project)
 
     def _start_worker(self, force: bool = False) -> None:
         """Start a worker with the project's settings and give it every listed image."""
@@ -164,8 +144,8 @@ class Session:
         """Show the settings dialog; on OK apply what was chosen."""
         if self.project is None:
             return
-        from core.backbones import BACKBONES  # torch loads only when the dialog opens
-        from core.proposals import RECIPES
+        from core.engine.backbones import BACKBONES  # torch loads only when the dialog opens
+        from core.engine.proposals import RECIPES
 
         dialog = SettingsDialog(list(BACKBONES), list(RECIPES), self.settings(), self.window)
         if dialog.exec():
@@ -177,8 +157,7 @@ class Session:
         before = self.settings()
         if self.project is None or chosen == before:
             return
-        for name, value in asdict(chosen).items():
-            self.project.set_setting(f"proposals.{name}", str(value))
+        save_settings(self.project, chosen)
         old, new = asdict(before), asdict(chosen)
         if all(old[k] == new[k] for k in old if k not in NO_RESTART):
             return  # only when to retrain changed: the worker goes on
@@ -228,9 +207,9 @@ class Session:
         if self.versions_dialog is not None:
             self.versions_dialog.close()
             self.versions_dialog.deleteLater()
-        active = self.project.active_model_version()
+        active = self.project.learning_records.active_model_version()
         self.versions_dialog = ModelVersionsDialog(
-            [version_view(v) for v in self.project.model_versions()],
+            [version_view(v) for v in self.project.learning_records.model_versions()],
             None if active is None else active.id,
             self.window,
         )
@@ -243,7 +222,7 @@ class Session:
         if self.project is None:
             return
         try:
-            self.project.set_active_model_version(version_id)
+            self.project.learning_records.set_active_model_version(version_id)
         except (KeyError, StoreError) as exc:
             self.window.show_error(str(exc))
             return

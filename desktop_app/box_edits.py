@@ -17,7 +17,7 @@ from PySide6.QtGui import QUndoStack
 from core.store import BoxRow, Project
 from core.store.models import LABEL_STATES
 from desktop_app.undo import BoxCommand
-from ui.canvas import Canvas
+from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
 
 #: The project setting that remembers the current class across sessions.
@@ -87,7 +87,7 @@ class BoxEditor:
     def current_class(self) -> str | None:
         """The class of new boxes and of proposals accepted without one, if it exists."""
         name = self.window.current_class()
-        return name if name and name in self.project.classes() else None
+        return name if name and name in self.project.class_records.classes() else None
 
     def _class_for(self, box: BoxRow) -> str | None:
         """The class a change of ``box`` saves it with: its own, else the current one
@@ -103,7 +103,7 @@ class BoxEditor:
         image_id = self.current_id()
         if image_id is None:
             return None
-        return next((b for b in self.project.boxes(image_id) if b.id == box_id), None)
+        return next((b for b in self.project.box_records.boxes(image_id) if b.id == box_id), None)
 
     def _record(self, text: str, before: BoxRow | None, after: BoxRow | None) -> None:
         self.undo_stack.push(BoxCommand(self.project, text, before, after, self._changed))
@@ -124,7 +124,7 @@ class BoxEditor:
         undo); ``done`` when none waits and the image has a label. An image without labels
         is done only when the annotator says so (:meth:`accept` with nothing left): having
         rejected every proposal does not make it an image without objects."""
-        boxes = self.project.boxes(image_id)
+        boxes = self.project.box_records.boxes(image_id)
         pending = any(b.state == "proposed" for b in boxes)
         reviewed = any(b.state != "proposed" for b in boxes)
         labelled = any(b.state in LABEL_STATES for b in boxes)
@@ -159,7 +159,7 @@ class BoxEditor:
         if image_id is None or not self._editable():
             return
         if every:
-            boxes = self.project.boxes(image_id, states=["proposed"])
+            boxes = self.project.box_records.boxes(image_id, states=["proposed"])
         else:
             selected = self.canvas.selected_id()
             boxes = [b for b in [self._box(selected)] if b is not None] if selected else []
@@ -172,19 +172,19 @@ class BoxEditor:
         names = {b.id: None if b.class_name else self.current_class() for b in boxes}
         self._review(
             [b.id for b in boxes],
-            lambda box_id: self.project.accept_box(box_id, class_name=names[box_id]),
+            lambda box_id: self.project.box_records.accept_box(box_id, class_name=names[box_id]),
             "accept",
         )
         self.screen.select_next_proposal()
 
     def _nothing_to_accept(self, image_id: int) -> None:
-        if self.project.boxes(image_id, states=["proposed"]):
+        if self.project.box_records.boxes(image_id, states=["proposed"]):
             self.screen.select_next_proposal()
             message = "Nothing was selected: the next proposal is now; Space accepts it"
         else:
             self.project.set_status(image_id, "done")
             self.screen.refresh(image_id)
-            labels = len(self.project.boxes(image_id, states=LABEL_STATES))
+            labels = len(self.project.box_records.boxes(image_id, states=LABEL_STATES))
             message = f"Image marked reviewed with {labels} box{'es' if labels != 1 else ''}"
         self.window.statusBar().showMessage(message, 5000)
 
@@ -196,7 +196,7 @@ class BoxEditor:
         if selected is None:
             self.window.statusBar().showMessage("Select a box to reject first", 4000)
             return
-        self._review([selected], self.project.reject_box, "reject")
+        self._review([selected], self.project.box_records.reject_box, "reject")
         self.screen.select_next_proposal()
 
     def start_drawing(self) -> None:
@@ -218,7 +218,9 @@ class BoxEditor:
         if name is None:
             self.window.statusBar().showMessage(NO_CLASS, 6000)
             return
-        box_id = self.project.add_box(image_id, name, box, origin="human", state="accepted")
+        box_id = self.project.box_records.add_box(
+            image_id, name, box, origin="human", state="accepted"
+        )
         self._record("draw", None, self._box(box_id))
         self._changed(image_id)
         self.canvas.select(box_id)
@@ -231,7 +233,9 @@ class BoxEditor:
         if name is None:
             self.screen.refresh(before.image_id)  # the box goes back where it was
             return
-        self.project.edit_box(box_id, box=box, class_name=None if before.class_name else name)
+        self.project.box_records.edit_box(
+            box_id, box=box, class_name=None if before.class_name else name
+        )
         self._record("edit", before, self._box(box_id))
         self._changed(before.image_id)
 
@@ -239,7 +243,7 @@ class BoxEditor:
         before = self._box(box_id)
         if before is None or not self._editable():
             return
-        self.project.delete_box(box_id)
+        self.project.box_records.delete_box(box_id)
         self._record("delete", before, None)
         self._changed(before.image_id)
 
@@ -248,7 +252,7 @@ class BoxEditor:
         valid) and give it to the selected box if that has a class (a proposal without
         one shows the current class, which it takes when accepted)."""
         try:
-            self.project.ensure_class(name)
+            self.project.class_records.ensure_class(name)
         except ValueError as exc:  # InvalidClassNameError: one message, no class
             self.window.show_error(str(exc))
             return
@@ -261,6 +265,6 @@ class BoxEditor:
         if before is None or before.class_name in (None, name.strip()) or self.unreadable:
             self.screen.refresh_current()
             return
-        self.project.edit_box(before.id, class_name=name)
+        self.project.box_records.edit_box(before.id, class_name=name)
         self._record("class", before, self._box(before.id))
         self._changed(before.image_id)

@@ -42,7 +42,7 @@ class ClassEditor:
         """Add the classes of a file with one name a line; bad lines are reported."""
         try:
             read = read_classes_file(path)
-            self.project.add_classes(read.names)
+            self.project.class_records.add_classes(read.names)
         except (OSError, ValueError, StoreError) as exc:
             self.window.show_error(str(exc))
             return
@@ -61,14 +61,14 @@ class ClassEditor:
 
     def rename_class(self, old: str, new: str) -> None:
         """Rename a class; its boxes follow. Undo does not cover class changes."""
-        if self._class_change(lambda: self.project.rename_class(old, new)):
+        if self._class_change(lambda: self.project.class_records.rename_class(old, new)):
             if self.window.current_class() == old:
                 self.project.set_setting(CURRENT_CLASS_KEY, new.strip())
             self.undo_stack.clear()  # its box rows name the old class
             self.screen.refresh_classes(new.strip() if self.window.current_class() == old else None)
 
     def merge_class(self, source: str, target: str) -> None:
-        if self._class_change(lambda: self.project.merge_class(source, target)):
+        if self._class_change(lambda: self.project.class_records.merge_class(source, target)):
             self.undo_stack.clear()
             self.screen.refresh_classes(target if self.window.current_class() == source else None)
             self.screen.reload_list()
@@ -77,12 +77,12 @@ class ClassEditor:
         """Delete a class; when boxes use it, only after a confirmation that says how many
         (they are deleted with it)."""
         try:
-            self.project.delete_class(name)
+            self.project.class_records.delete_class(name)
         except ClassInUseError as exc:
             question = f"{exc.count} boxes have the class {name}. Delete the class and them?"
             if not self.window.confirm("Delete class", question):
                 return
-            if not self._class_change(lambda: self.project.delete_class(name, True)):
+            if not self._class_change(lambda: self.project.class_records.delete_class(name, True)):
                 return
         except (KeyError, StoreError) as exc:
             self.window.show_error(str(exc))
@@ -92,5 +92,5 @@ class ClassEditor:
         self.screen.reload_list()
 
     def move_class(self, name: str, index: int) -> None:
-        if self._class_change(lambda: self.project.move_class(name, index)):
+        if self._class_change(lambda: self.project.class_records.move_class(name, index)):
             self.screen.refresh_classes()

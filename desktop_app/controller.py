@@ -15,19 +15,19 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from core.images import ImageLoadError, load_display
+from core.engine.images import ImageLoadError, load_display
 from core.store import BoxRow, ImageRow, Project
+from desktop_app.background.jobs import MapJob, ScoreJob, Task
+from desktop_app.background.progress import JobProgress
+from desktop_app.background.training import TrainJob
 from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEditor
 from desktop_app.class_edits import ClassEditor
-from desktop_app.job_progress import JobProgress
-from desktop_app.jobs import MapJob, ScoreJob, Task
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
 from desktop_app.retraining import RetrainTrigger
-from desktop_app.training import TrainJob
-from ui.box_view import BoxView
-from ui.canvas import Canvas
-from ui.image_list import ImageListRow
+from ui.canvas.box_view import BoxView
+from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
+from ui.panels.image_list import ImageListRow
 
 #: Statuses of images that still need a person's review.
 NEEDS_REVIEW = ("new", "proposed", "in_review")
@@ -67,7 +67,7 @@ class Controller(QObject):
         saliency: ``image id → (h, w) float map or None``, the worker's map cache.
         prioritize: called with the ids of the current and next images, so the worker
             proposes them first.
-        submit_task: queues a :class:`~desktop_app.jobs.Task` in the worker (maps of a
+        submit_task: queues a :class:`~desktop_app.background.jobs.Task` in the worker (maps of a
             chosen type, the image score, fine-tuning); the worker's ``task_finished``
             must reach :meth:`task_finished`.
 
@@ -78,9 +78,9 @@ class Controller(QObject):
             should be proposed.
         image_left(image_id): the annotator moved from this image to another.
 
-    Fine-tuning is queued (:class:`~desktop_app.training.TrainJob`) on demand
-    (:meth:`train_now`) and once :data:`~desktop_app.retraining.RETRAIN_KEY` (default
-    :data:`~desktop_app.retraining.RETRAIN_AFTER`) boxes were accepted since the newest
+    Fine-tuning is queued (:class:`~desktop_app.background.training.TrainJob`) on demand
+    (:meth:`train_now`) and once the project's ``retrain_after`` boxes (default
+    :data:`~desktop_app.project_settings.RETRAIN_AFTER`) were accepted since the newest
     version was trained (or since the last training was queued, which covers runs that
     failed); one at a time (see :class:`~desktop_app.retraining.RetrainTrigger`).
     """
@@ -209,7 +209,7 @@ class Controller(QObject):
     def refresh_classes(self, current: str | None = None) -> None:
         """Show the project's classes in the class field, the classes panel and the list's
         class filter; ``current`` (default: the one remembered in the project) is chosen."""
-        counts = self.project.class_counts()
+        counts = self.project.class_records.class_counts()
         chosen = current or self.window.current_class() or self.project.setting(CURRENT_CLASS_KEY)
         self.window.set_classes(counts, chosen)
         self.window.image_list.set_filter_classes(list(counts))
@@ -217,7 +217,7 @@ class Controller(QObject):
 
     def show_class_counts(self) -> None:
         """Show how many labels each class has (after a box changed)."""
-        counts = self.project.class_counts()
+        counts = self.project.class_records.class_counts()
         self.window.classes_panel.set_classes(counts, self.window.current_class() or None)
 
     def refresh_current(self) -> None:
@@ -287,7 +287,7 @@ class Controller(QObject):
             self.window.image_model.update_row(list_row(row))
         if image_id == self.current_id():
             selected = self.canvas.selected_id()
-            shown = [] if self.unreadable is not None else self.project.boxes(image_id)
+            shown = [] if self.unreadable is not None else self.project.box_records.boxes(image_id)
             current = self.edits.current_class()
             self.canvas.set_boxes([box_view(b, current) for b in shown])
             self.canvas.select(selected)

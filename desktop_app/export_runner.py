@@ -15,10 +15,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDialog, QMessageBox, QProgressDialog
 
-from core.exporter import ExportCancelled, ExportSummary, export_project
+from core.services.exporter import ExportCancelled, ExportSummary, export_project
 from core.store import Project, StoreError
 from desktop_app.logs import log
-from ui.export_dialog import FORMATS, ExportChoice, ExportDialog
+from ui.dialogs.export import FORMATS, ExportChoice, ExportDialog
 from ui.main_window import MainWindow
 
 #: Project settings that remember the last export choice.

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-#: The map selector: label → map type (a recipe of ``core.proposals.RECIPES``), None for
-#: the map the proposals came from.
+from core.engine.maps import METHODS
+
+#: The map selector: label → map type (a map method's own recipe in
+#: ``core.engine.proposals.RECIPES``), None for the map the proposals came from.
 MAP_TYPES: dict[str, str | None] = {
     "Proposals' map": None,
-    "CAM": "cam",
-    "Grad-CAM": "gradcam",
-    "Sensitivity": "sensitivity",
-    "Attention": "attention",
+    **{cls.label: name for name, cls in METHODS.items()},
 }
 #: How many maps of a chosen type stay in memory (``(224, 224)`` float32, 200 kB each).
 TYPED_MAPS = 64

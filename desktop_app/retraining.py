@@ -1,21 +1,16 @@
 """When the review controller queues fine-tuning: the project's settings and the trigger.
 
-Fine-tuning (:class:`~desktop_app.training.TrainJob`) is queued on demand and once
-:data:`RETRAIN_KEY` (default :data:`RETRAIN_AFTER`) boxes were accepted since the newest
-version was trained (or since the last training was queued, which covers runs that
-failed); one at a time.
+Fine-tuning (:class:`~desktop_app.background.training.TrainJob`) is queued on demand and once
+the project's ``retrain_after`` boxes (:mod:`desktop_app.project_settings`) were accepted
+since the newest version was trained (or since the last training was queued, which covers
+runs that failed); one at a time.
 """
 
 from __future__ import annotations
 
 from core.store import Project
-from desktop_app.training import TrainJob
-
-#: The project setting: fine-tune after this many newly accepted boxes (0: never).
-RETRAIN_KEY = "proposals.retrain_after"
-ALIGN_KEY = "proposals.align_saliency"
-PSEUDO_KEY = "proposals.pseudo_labels"
-RETRAIN_AFTER = 10
+from desktop_app.background.training import TrainJob
+from desktop_app.project_settings import load_settings
 
 
 class RetrainTrigger:
@@ -32,21 +27,19 @@ class RetrainTrigger:
 
     def retrain_after(self) -> int:
         """Accepted boxes that trigger fine-tuning; 0: only on demand."""
-        try:
-            return max(0, int(self.project.setting(RETRAIN_KEY) or RETRAIN_AFTER))
-        except ValueError:
-            return RETRAIN_AFTER
+        return load_settings(self.project).retrain_after
 
     def job(self, accepted: int | None = None) -> TrainJob:
         """A training job on the ``accepted`` boxes (default: count them), with the
         project's settings; the trigger counts it as queued."""
         if accepted is None:
-            accepted = self.project.count_labelled_boxes()
+            accepted = self.project.learning_records.count_labelled_boxes()
         self.queued = True
         self._trained_at = accepted
-        align = self.project.setting(ALIGN_KEY) == "True"
-        pseudo = self.project.setting(PSEUDO_KEY) == "True"
-        return TrainJob(pseudo, accepted_boxes=accepted, align_saliency=align)
+        chosen = load_settings(self.project)
+        return TrainJob(
+            chosen.pseudo_labels, accepted_boxes=accepted, align_saliency=chosen.align_saliency
+        )
 
     def due(self) -> int | None:
         """The accepted boxes if enough were accepted since the last training (and none
@@ -54,8 +47,8 @@ class RetrainTrigger:
         every = self.retrain_after()
         if every <= 0 or self.queued:
             return None
-        accepted = self.project.count_labelled_boxes()
-        versions = self.project.model_versions()
+        accepted = self.project.learning_records.count_labelled_boxes()
+        versions = self.project.learning_records.model_versions()
         trained = int(versions[0].metrics.get("accepted_boxes", 0)) if versions else 0
         if accepted - max(trained, self._trained_at) < every:
             return None

@@ -42,9 +42,9 @@ class BoxCommand(QUndoCommand):
 
     def _apply(self, row: BoxRow | None, other: BoxRow | None) -> None:
         if row is not None:
-            self.project.restore_box(row)
+            self.project.box_records.restore_box(row)
         elif other is not None:
-            self.project.delete_box(other.id)
+            self.project.box_records.delete_box(other.id)
         either = row or other
         if either is not None:  # a command always has a before or an after
             self.changed(either.image_id)

@@ -24,7 +24,7 @@ def project(folder):
 @pytest.fixture
 def image_ids(folder, project) -> list[int]:
     """Six registered images of 64×48 to 300×200 pixels, ids in path order."""
-    from tests.worker_helpers import SIZES, write_image
+    from tests.helpers.worker import SIZES, write_image
 
     names = []
     for i, size in enumerate(SIZES):
@@ -37,7 +37,7 @@ def image_ids(folder, project) -> list[int]:
 @pytest.fixture
 def start(qtbot, project):
     """Starts workers (``start_worker`` arguments) and stops every one after the test."""
-    from desktop_app.worker import start_worker, stop_worker
+    from desktop_app.background.worker import start_worker, stop_worker
 
     started: list[tuple] = []
 
@@ -64,7 +64,7 @@ def isolated_settings(tmp_path):
 def session(qtbot, isolated_settings):
     """The app's Session on a real main window and canvas, closed after the test."""
     from desktop_app.app import Session
-    from ui.canvas import Canvas
+    from ui.canvas.view import Canvas
     from ui.main_window import MainWindow
 
     window = MainWindow()

@@ -1,7 +1,7 @@
 """The main window: image list on the left, canvas and its toolbar on the right.
 
 The window holds no project state. It shows what the application gives it and reports
-what the user asks for through signals; its keys are listed in ``ui.help.KEYS``.
+what the user asks for through signals; its keys are listed in ``ui.dialogs.help.KEYS``.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.class_field import ClassField
-from ui.classes_panel import ClassesPanel
-from ui.help import KEYS, HelpDialog
-from ui.image_list import ImageListPanel
+from ui.dialogs.help import KEYS, HelpDialog
+from ui.panels.class_field import ClassField
+from ui.panels.classes import ClassesPanel
+from ui.panels.image_list import ImageListPanel
 
 #: The keys whose actions are in the File menu (the others are in Review).
 FILE_KEYS = ("Ctrl+S", "Ctrl+U", "Ctrl+O", "Ctrl+E", "Ctrl+Q")
@@ -262,7 +262,7 @@ class MainWindow(QMainWindow):
             self.statusBar().setStyleSheet("")
 
     def set_canvas(self, canvas: QWidget) -> None:
-        """Show this widget (a ``ui.canvas.Canvas``) in place of the previous one; focus it."""
+        """Show this widget (a ``ui.canvas.view.Canvas``) in place of the previous one; focus it."""
         if self._right_layout.replaceWidget(self._canvas, canvas) is not None:
             self._canvas.hide()  # out of the layout; would linger until deleted
             self._canvas.deleteLater()

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from core.engine.images import MAX_PIXELS, ImageLoadError, image_size
 from core.formats.coco import CocoError
 from core.formats.records import (
     BoxRecord,
@@ -25,7 +26,6 @@ from core.formats.records import (
     shown,
     shown_path,
 )
-from core.images import MAX_PIXELS, ImageLoadError, image_size
 from core.store.rows import clean_class_name
 
 Box = tuple[float, float, float, float]
@@ -75,7 +75,7 @@ def _field(entry: dict, key: str, kind: str) -> Any:
 
 def _claimed_size(entry: dict) -> tuple[int, int] | str:
     """The entry's ``(width, height)``, or why it is not a size: each a whole number of at
-    least 1 pixel, at most :data:`core.images.MAX_PIXELS` pixels in all."""
+    least 1 pixel, at most :data:`core.engine.images.MAX_PIXELS` pixels in all."""
     values = (entry.get("width"), entry.get("height"))
     whole = all(
         type(v) is int or (type(v) is float and math.isfinite(v) and v.is_integer()) for v in values

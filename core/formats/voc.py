@@ -1,7 +1,7 @@
 """Reading and writing Pascal VOC XML annotations safely.
 
 Coordinates: VOC stores 1-based inclusive pixel indices. SaliBox keeps continuous pixel
-edges (see :mod:`core.boxes`), so ``x1 = xmin - 1``, ``y1 = ymin - 1``, ``x2 = xmax``,
+edges (see :mod:`core.engine.boxes`), so ``x1 = xmin - 1``, ``y1 = ymin - 1``, ``x2 = xmax``,
 ``y2 = ymax``; writing back is the inverse (``xmin = round(x1) + 1``, ``xmax = round(x2)``),
 so integer boxes round-trip to the pixel.
 

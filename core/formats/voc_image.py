@@ -1,6 +1,6 @@
 """A Pascal VOC file matched against its image on disk, whose real size is the truth.
 
-The image's size comes from :func:`core.images.image_size` (header only, EXIF orientation
+The image's size comes from :func:`core.engine.images.image_size` (header only, EXIF orientation
 applied). Its EXIF orientation is read only when the XML gives the image's size with width
 and height swapped, the one case where it changes the boxes (see
 :func:`core.formats.voc.voc_to_record`).
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from core.engine.images import image_size
 from core.formats.records import ImageRecord
 from core.formats.voc import MAX_OBJECTS, read_voc, voc_to_record
-from core.images import image_size
 
 _EXIF_ORIENTATION = 0x0112
 

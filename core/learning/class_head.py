@@ -1,7 +1,8 @@
 """A linear head on the user's own classes, so CAM works for classes ImageNet lacks.
 
-Zhou et al. (seed 004 §4) train a linear classifier on globally average-pooled features
-for a new task and read its CAM. Here the head is fit on the features pooled inside each
+Zhou et al. (Learning Deep Features for Discriminative Localization, §4) train a linear
+classifier on globally average-pooled features for a new task and read its CAM.
+Here the head is fit on the features pooled inside each
 accepted box (positives of its class) and inside windows that avoid every box (a
 ``background`` class), so no image has to be passed through the network again: the
 pooling runs on the image's cached last conv activations (:class:`Evidence.features`).

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core.backbones import Backbone
+from core.engine.backbones import Backbone
+from core.engine.maps import METHODS
+from core.engine.maps.base import SaliencyMethod
+from core.engine.proposals import RECIPES, Recipe, resize_for_network
 from core.learning.tail import tail_block
-from core.maps import METHODS
-from core.maps.base import SaliencyMethod
-from core.proposals import RECIPES, Recipe, resize_for_network
 
 #: The zero-shot recipes the learning loop compares per class (bench/localization.py):
 #: the default sensitivity map, CAM with the 20%-of-max rule, and GrabCut from CAM (the
@@ -72,7 +72,7 @@ class EvidenceMaker:
 
     Args:
         backbone: the classifier (its ``features`` give :attr:`Evidence.features`).
-        recipes: names in :data:`core.proposals.RECIPES` whose maps to keep; recipes with
+        recipes: names in :data:`core.engine.proposals.RECIPES` whose maps to keep; recipes with
             the same map share its computation.
         input_size: network input side ``S`` of the maps, pixels.
         feature_size: input side for :attr:`Evidence.features`, pixels. The class head

@@ -1,29 +1,49 @@
 """Ways to turn an image's evidence into boxes for one class, fit on accepted boxes.
 
 One small class per way, all over :class:`Localizer`: a zero-shot recipe (nothing to
-fit), the CAM of the user's class head (seed 004 §4), and the ridge regressor from a map
-to the box (seed 000 §2.4). :mod:`core.learning.trainer` cross-validates them per class.
+fit), the CAM of the user's class head (Zhou et al., Learning Deep Features for
+Discriminative Localization, §4), and the ridge regressor from a map to the box
+(sensitivity-analysis paper §2.4). :mod:`core.learning.trainer` cross-validates them per
+class.
 Boxes are ``(N, 4)`` fractions of the image width and height, best first.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
+import torch
 
-from core.boxes import threshold_boxes
+from core.engine.boxes import threshold_boxes
+from core.engine.proposals import RECIPES, recipe_boxes
 from core.learning.class_head import ClassHead, LabelledImage
 from core.learning.evidence import Evidence
 from core.learning.ridge import RidgeModel, fit_box_regressor, regress_box
-from core.proposals import RECIPES, recipe_boxes
 
 
 class Localizer(ABC):
-    """Boxes and the map behind them, for one class of one image."""
+    """Boxes and the map behind them, for one class of one image.
 
+    Each kind is registered by its ``kind`` in :data:`LOCALIZERS`; a saved model stores
+    ``{"kind": kind, **localizer.state()}`` and :meth:`restore` builds it again.
+    """
+
+    #: The key of the class in :data:`LOCALIZERS`.
+    kind: ClassVar[str]
+    #: What the cross-validation report and the proposals' ``method`` call it.
     name: str
+
+    def state(self) -> dict[str, Any]:
+        """What :meth:`restore` needs besides the class head (strings and tensors only)."""
+        return {}
+
+    @classmethod
+    def restore(cls, state: Mapping[str, Any], head: ClassHead | None) -> Localizer | None:
+        """The localizer saved as ``state``; None when it needs a head the model lacks."""
+        return cls()
 
     def fit(self, images: Sequence[LabelledImage], class_name: str) -> Localizer:
         """Learn from accepted images that hold ``class_name``; returns itself."""
@@ -35,12 +55,21 @@ class Localizer(ABC):
 
 
 class RecipeLocalizer(Localizer):
-    """A zero-shot recipe of :data:`core.proposals.RECIPES` (the map of the backbone's
+    """A zero-shot recipe of :data:`core.engine.proposals.RECIPES` (the map of the backbone's
     top-1 ImageNet class)."""
+
+    kind = "recipe"
 
     def __init__(self, recipe: str) -> None:
         self.recipe = recipe
         self.name = f"recipe:{recipe}"
+
+    def state(self):
+        return {"recipe": self.recipe}
+
+    @classmethod
+    def restore(cls, state, head):
+        return cls(state["recipe"])
 
     def locate(self, evidence, class_index):
         saliency = evidence.maps[self.recipe]
@@ -54,10 +83,14 @@ class RecipeLocalizer(Localizer):
 class HeadCamLocalizer(Localizer):
     """CAM of the user's class head, kept above its mean (the rule of the default recipe)."""
 
-    name = "head-cam"
+    kind = name = "head-cam"
 
     def __init__(self, head: ClassHead) -> None:
         self.head = head
+
+    @classmethod
+    def restore(cls, state, head):
+        return None if head is None else cls(head)
 
     def locate(self, evidence, class_index):
         saliency = self.head.cam(evidence.features, class_index, evidence.side)
@@ -70,10 +103,14 @@ class HeadProbabilityLocalizer(Localizer):
     (:meth:`ClassHead.probability`), kept above :data:`PROBABILITY_THRESHOLD` of the
     map's peak."""
 
-    name = "head-probability"
+    kind = name = "head-probability"
 
     def __init__(self, head: ClassHead) -> None:
         self.head = head
+
+    @classmethod
+    def restore(cls, state, head):
+        return None if head is None else cls(head)
 
     def locate(self, evidence, class_index):
         saliency = self.head.probability(evidence.features, class_index, evidence.side)
@@ -95,10 +132,22 @@ def largest_box(item: LabelledImage, class_name: str) -> np.ndarray:
 class RegressorLocalizer(Localizer):
     """Ridge regression from a recipe's map to the class's largest box (one box)."""
 
+    kind = "regressor"
+
     def __init__(self, recipe: str, model: RidgeModel | None = None) -> None:
         self.recipe = recipe
         self.name = f"regressor:{recipe}"
         self.model = model
+
+    def state(self):
+        if self.model is None:
+            raise RuntimeError("fit the regressor before saving it")
+        arrays = {k: torch.from_numpy(np.asarray(getattr(self.model, k))) for k in RIDGE_FIELDS}
+        return {"recipe": self.recipe, **arrays}
+
+    @classmethod
+    def restore(cls, state, head):
+        return cls(state["recipe"], RidgeModel(*(state[k].numpy() for k in RIDGE_FIELDS)))
 
     def fit(self, images, class_name):
         items = [it for it in images if class_name in it.labels]
@@ -115,3 +164,13 @@ class RegressorLocalizer(Localizer):
             raise RuntimeError("fit the regressor before locating with it")
         saliency = evidence.maps[self.recipe]
         return regress_box(self.model, saliency)[None], saliency
+
+
+#: The fields of a :class:`~core.learning.ridge.RidgeModel`, saved as tensors.
+RIDGE_FIELDS = ("mean", "scale", "weights", "bias")
+
+#: Every kind of localizer by its ``kind``: a new one is one class and one entry here.
+LOCALIZERS: dict[str, type[Localizer]] = {
+    cls.kind: cls
+    for cls in (RecipeLocalizer, HeadCamLocalizer, HeadProbabilityLocalizer, RegressorLocalizer)
+}

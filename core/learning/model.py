@@ -10,27 +10,26 @@ import io
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from core.backbones import Backbone
-from core.boxes import as_box, box_mass, clip_boxes
+from core.engine.backbones import Backbone
+from core.engine.boxes import as_box, box_mass, clip_boxes
+from core.engine.proposals import DEFAULT_RECIPE, ImageProposals, Proposal
 from core.formats.records import write_atomic
 from core.learning.class_head import ClassHead
 from core.learning.evidence import Evidence
 from core.learning.localizers import (
-    HeadCamLocalizer,
-    HeadProbabilityLocalizer,
+    LOCALIZERS,
     Localizer,
     RecipeLocalizer,
     RegressorLocalizer,
 )
-from core.learning.ridge import RidgeModel
 from core.learning.saliency_tuning import TunedTail
-from core.proposals import DEFAULT_RECIPE, ImageProposals, Proposal
 
-FILE_FORMAT = 1
+FILE_FORMAT = 2
 #: The localizer of a class nobody has chosen anything for yet.
 FALLBACK = f"recipe:{DEFAULT_RECIPE}"
 
@@ -115,22 +114,15 @@ class LearnedModel:
 
     def save(self, path: str | Path) -> None:
         """Write the model to ``path`` through a temporary file and a rename."""
-        regressors = {
-            name: {
-                "recipe": loc.recipe,
-                **{k: torch.from_numpy(np.asarray(getattr(loc.model, k))) for k in _RIDGE},
-            }
-            for name, loc in self.localizers.items()
-            if isinstance(loc, RegressorLocalizer) and loc.model is not None
-        }
         state = {
             "format": FILE_FORMAT,
             "backbone": self.backbone,
             "head": None
             if self.head is None
             else {"classes": self.head.classes, "weight": self.head.weight, "bias": self.head.bias},
-            "choices": {name: loc.name for name, loc in self.localizers.items()},
-            "regressors": regressors,
+            "localizers": {
+                name: {"kind": loc.kind, **loc.state()} for name, loc in self.localizers.items()
+            },
             "metrics": json.dumps(self.metrics),
             "tail": None if self.tail is None else self.tail.state_dict(),
         }
@@ -153,24 +145,18 @@ class LearnedModel:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise ValueError(f"{path} is not a readable SaliBox model file: {exc}") from exc
-        if not isinstance(state, dict) or state.get("format") != FILE_FORMAT:
+        if not isinstance(state, dict) or state.get("format") not in (1, FILE_FORMAT):
             raise ValueError(f"{path} is not a SaliBox model file of format {FILE_FORMAT}")
         head = None
         if state["head"] is not None:
             h = state["head"]
             head = ClassHead(list(h["classes"]), h["weight"], h["bias"])
         localizers: dict[str, Localizer] = {}
-        for name, choice in state["choices"].items():
-            if choice == HeadCamLocalizer.name and head is not None:
-                localizers[name] = HeadCamLocalizer(head)
-            elif choice == HeadProbabilityLocalizer.name and head is not None:
-                localizers[name] = HeadProbabilityLocalizer(head)
-            elif choice.startswith("regressor:"):
-                r = state["regressors"][name]
-                model = RidgeModel(*(r[k].numpy() for k in _RIDGE))
-                localizers[name] = RegressorLocalizer(r["recipe"], model)
-            elif choice.startswith("recipe:"):
-                localizers[name] = RecipeLocalizer(choice.removeprefix("recipe:"))
+        saved = state["localizers"] if state["format"] == FILE_FORMAT else _format_1(state)
+        for name, entry in saved.items():
+            localizer = LOCALIZERS[entry["kind"]].restore(entry, head)
+            if localizer is not None:
+                localizers[name] = localizer
         tail = None
         if state.get("tail") is not None and head is not None:
             if backbone is None or backbone.name != state["backbone"]:
@@ -184,4 +170,12 @@ class LearnedModel:
         return cls(state["backbone"], head, localizers, json.loads(state["metrics"]), tail)
 
 
-_RIDGE = ("mean", "scale", "weights", "bias")
+def _format_1(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The localizers of a file of format 1 (SaliBox before the localizer registry), which
+    saved each class's choice as a name (``recipe:cam``, ``regressor:cam``, ``head-cam``)."""
+    saved: dict[str, dict[str, Any]] = {}
+    for name, choice in state["choices"].items():
+        kind, _, recipe = choice.partition(":")
+        extra = state["regressors"][name] if kind == RegressorLocalizer.kind else {}
+        saved[name] = {"kind": kind, **({"recipe": recipe} if recipe else {}), **extra}
+    return saved

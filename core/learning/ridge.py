@@ -1,6 +1,7 @@
 """Ridge regression in closed form, and the map-to-box regressor built on it.
 
-The sensitivity-map paper (seed 000 §2.4) learns a linear map from a saliency map to the
+The sensitivity-analysis paper (Interpreting Deep Neural Network: Fast Object
+Localization via Sensitivity Analysis, §2.4) learns a linear map from a saliency map to the
 four box coordinates from a few labelled boxes; with as few as a user's first accepted
 boxes, the L2 penalty is what keeps it from fitting noise.
 """

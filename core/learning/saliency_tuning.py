@@ -1,12 +1,13 @@
-"""Saliency-aligned fine-tuning of the backbone's last block (issue 6, seed trustworthy CNN).
+"""Saliency-aligned fine-tuning of the backbone's last block (Trustworthy Convolutional
+Neural Networks: A Gradient Penalized-based Approach).
 
-The paper (seed 002 §3.1-3.2) adds to cross-entropy a penalty on the saliency mass
+The paper (§3.1-3.2) adds to cross-entropy a penalty on the saliency mass
 outside the ground-truth region when the prediction is right, one on the mass inside it
 when the prediction is wrong, and a regulariser on the map's mean against over-confident
 (spread-out) maps, and trains only the last layers. Here the accepted boxes are the
 ground-truth regions and the trained part is a *copy* of EfficientNet-Lite0's last MBConv
 block (``net._blocks[15]``), its ``_conv_head`` (BatchNorm is folded into the convolutions
-at load time, :mod:`core.fusion`) and a linear head over the user classes + background on
+at load time, :mod:`core.engine.fusion`) and a linear head over the user classes + background on
 globally average-pooled features. The backbone itself is never modified.
 
 The input of block 15 (the output of block 14, ``(192, 13, 13)`` at 416 px) is computed
@@ -44,11 +45,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
-from core.backbones import Backbone
+from core.engine.backbones import Backbone
+from core.engine.proposals import resize_for_network
 from core.learning.class_head import ClassHead, LabelledImage, background_windows
 from core.learning.evidence import FEATURE_SIZE
 from core.learning.tail import TAIL_BLOCK
-from core.proposals import resize_for_network
 
 
 class TunedTail(nn.Module):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from core.backbones import Backbone
+from core.engine.backbones import Backbone
 
 #: Index of the first block the tuned tail holds (EfficientNet-Lite0 has blocks 0-15).
 TAIL_BLOCK = 15

@@ -1,6 +1,6 @@
 """Training: fit the class head, cross-validate each class's localizers, keep the best.
 
-Measured before this was built (issue 6, raccoon, 20 training images): every learned
+Measured before this was built (raccoon, 20 training images): every learned
 localizer alone is worse than the zero-shot default with this little data (class-head
 CAM 0.70, map ridge 0.73, default 0.79 CorLoc), and picking the best zero-shot recipe on
 20 images over-fits (0.72). So a class keeps the default recipe unless another localizer
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.boxes import iou_matrix
+from core.engine.boxes import iou_matrix
 from core.learning.class_head import ClassHead, LabelledImage, fit_class_head
 from core.learning.evidence import CANDIDATE_RECIPES
 from core.learning.localizers import (

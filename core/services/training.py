@@ -1,5 +1,5 @@
 """One training run on a project, with its whole lifecycle: what the app's worker
-(:class:`desktop_app.training.TrainJob`) and ``python main.py train`` both call.
+(:class:`desktop_app.background.training.TrainJob`) and ``python main.py train`` both call.
 
 :func:`train_version` records the run, reads the accepted boxes, computes each labelled
 image's :class:`~core.learning.evidence.Evidence` (from ``cache`` when the file has not
@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.images import load_rgb
+from core.engine.images import load_rgb
+from core.engine.proposals import resize_for_network
 from core.learning.class_head import LabelledImage
 from core.learning.evidence import Evidence, EvidenceMaker
 from core.learning.saliency_tuning import SaliencyAlignment
 from core.learning.trainer import TrainingCancelled, train_model, training_steps
-from core.proposals import resize_for_network
 
 if TYPE_CHECKING:
-    from core.backbones import Backbone
+    from core.engine.backbones import Backbone
     from core.store import LabelledImageRow, Project
 
 #: Where model files go, under the database folder.
@@ -94,14 +94,14 @@ def train_version(
     """
     accepted = options.accepted_boxes
     if accepted is None:
-        accepted = project.count_labelled_boxes(options.include_unverified)
+        accepted = project.learning_records.count_labelled_boxes(options.include_unverified)
     params = {
         "backbone": backbone.name,
         "include_unverified": options.include_unverified,
         "accepted_boxes": accepted,
         "align_saliency": options.align_saliency,
     }
-    run_id = project.start_training_run(params)
+    run_id = project.learning_records.start_training_run(params)
     path = model_file(project, run_id)
     run = _Run(
         project, backbone, options, progress, cancelled, report, {} if cache is None else cache
@@ -110,11 +110,13 @@ def train_version(
         return run.train(run_id, path, accepted)
     except TrainingCancelled:
         path.unlink(missing_ok=True)
-        project.finish_training_run(run_id, "cancelled")
+        project.learning_records.finish_training_run(run_id, "cancelled")
         return None
     except BaseException as exc:
         path.unlink(missing_ok=True)
-        project.finish_training_run(run_id, "failed", {"error": str(exc) or repr(exc)})
+        project.learning_records.finish_training_run(
+            run_id, "failed", {"error": str(exc) or repr(exc)}
+        )
         raise
 
 
@@ -135,7 +137,7 @@ class _Run:
             self.progress(done, total)
 
     def train(self, run_id: int, path: Path, accepted: int) -> int:
-        rows = self.project.labelled_boxes(self.options.include_unverified)
+        rows = self.project.learning_records.labelled_boxes(self.options.include_unverified)
         align = self.options.align_saliency
         total = len(rows) + training_steps(len(rows), align)  # evidence, then the steps
         self._progress(0, total)
@@ -161,9 +163,11 @@ class _Run:
         metrics = {**model.metrics, "accepted_boxes": accepted, "skipped": skipped}
         model.metrics = metrics
         model.save(path)
-        version_id = self.project.add_model_version(path, model.backbone, model.classes, metrics)
-        self.project.set_active_model_version(version_id)
-        self.project.finish_training_run(run_id, "done", metrics, version_id)
+        version_id = self.project.learning_records.add_model_version(
+            path, model.backbone, model.classes, metrics
+        )
+        self.project.learning_records.set_active_model_version(version_id)
+        self.project.learning_records.finish_training_run(run_id, "done", metrics, version_id)
         return version_id
 
     def labelled_image(self, row: LabelledImageRow) -> LabelledImage:

@@ -1,28 +1,29 @@
 """Boxes and the event log of a :class:`~core.store.project.Project`.
 
-:class:`BoxRecords` is mixed into ``Project``: each method is one transaction through the
-project's ``_session`` and, when it changes a box, logs an event in the same transaction.
+:class:`BoxRecords` is held by ``Project`` (``project.box_records``) and shares its
+:class:`~core.store.sessions.Sessions`: each method is one transaction and, when it changes
+a box, logs an event in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from core.store import boxes as box_changes
 from core.store import queries
 from core.store.models import Event
 from core.store.rows import BoxRow, box_row
+from core.store.sessions import Sessions
 
 
 class BoxRecords:
     """The box calls of ``Project`` (see its module docstring for errors)."""
 
-    _session: Callable[..., AbstractContextManager[Session]]
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
 
     # --- boxes: each call is one transaction that also logs an event ---------------------------
 
@@ -80,7 +81,7 @@ class BoxRecords:
         :meth:`add_box`. Boxes of origin ``imported`` are logged as ``import``, others as
         ``add``. One bad box adds none.
         """
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             return box_changes.add(s, image_id, boxes)
 
     def replace_proposals(self, image_id: int, boxes: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -88,7 +89,7 @@ class BoxRecords:
         state ``proposed``) and add ``boxes`` (as for :meth:`add_boxes`); what a person
         reviewed or drew stays. Returns the new ids."""
         stale = queries.boxes(image_id, ["proposed"])
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             for box, _name in s.execute(stale).all():
                 if box.origin == "proposal":
                     box_changes.delete(s, box.id)
@@ -98,11 +99,11 @@ class BoxRecords:
         """Accept a box (an ``edited`` box stays ``edited``, which counts as accepted),
         first giving it class ``class_name`` when given. A proposal without a class needs
         one: ValueError without it."""
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             box_changes.review(s, box_id, "accepted", "accept", class_name)
 
     def reject_box(self, box_id: int) -> None:
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             box_changes.review(s, box_id, "rejected", "reject")
 
     def edit_box(
@@ -110,24 +111,24 @@ class BoxRecords:
     ) -> None:
         """Move and/or relabel a box. One not drawn by hand (a proposal, an imported box)
         becomes ``edited``, which counts as accepted; one drawn by hand stays ``accepted``."""
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             box_changes.edit(s, box_id, box, class_name)
 
     def delete_box(self, box_id: int) -> None:
         """Remove a box; the event log keeps its class, coordinates and state."""
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             box_changes.delete(s, box_id)
 
     def restore_box(self, row: BoxRow) -> None:
         """Put a box back as ``row`` (an earlier :meth:`boxes` result) describes it, under
         its id, even if it was deleted since: what undo and redo use."""
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             box_changes.restore(s, row)
 
     def boxes(self, image_id: int, states: Iterable[str] | None = None) -> list[BoxRow]:
         """The boxes of an image in creation order, optionally only those in ``states``."""
         query = queries.boxes(image_id, states)
-        with self._session() as s:
+        with self._sessions.transaction() as s:
             return [box_row(box, name) for box, name in s.execute(query)]
 
     def events(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -135,5 +136,5 @@ class BoxRecords:
         action, detail."""
         columns = (Event.id, Event.at, Event.image_id, Event.box_id, Event.action, Event.detail)
         query = select(*columns).order_by(Event.id.desc()).limit(limit)
-        with self._session() as s:
+        with self._sessions.transaction() as s:
             return [dict(row._mapping) for row in s.execute(query)]

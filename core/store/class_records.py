@@ -1,15 +1,15 @@
 """The annotator's classes of a :class:`~core.store.project.Project`: list, add, rename,
 merge, delete and reorder them.
 
-:class:`ClassRecords` is mixed into ``Project``: each method is one transaction through the
-project's ``_session``. Names are checked by :func:`core.store.rows.clean_class_name`
+:class:`ClassRecords` is held by ``Project`` (``project.class_records``) and shares its
+:class:`~core.store.sessions.Sessions`: each method is one transaction.
+Names are checked by :func:`core.store.rows.clean_class_name`
 (stripped; not empty, at most 128 characters, no control characters).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from core.store import boxes as box_changes
 from core.store.database import StoreError
 from core.store.models import LABEL_STATES, Box, LabelClass
 from core.store.rows import clean_class_name
+from core.store.sessions import Sessions
 
 
 class ClassInUseError(StoreError):
@@ -31,11 +32,12 @@ class ClassInUseError(StoreError):
 class ClassRecords:
     """The class calls of ``Project`` (see its module docstring for errors)."""
 
-    _session: Callable[..., AbstractContextManager[Session]]
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
 
     def classes(self) -> list[str]:
         """The project's class names in their order (keys 1-9 pick the first nine)."""
-        with self._session() as s:
+        with self._sessions.transaction() as s:
             query = select(LabelClass.name).order_by(LabelClass.position, LabelClass.id)
             return list(s.scalars(query))
 
@@ -47,19 +49,19 @@ class ClassRecords:
             .group_by(LabelClass.id)
             .order_by(LabelClass.position, LabelClass.id)
         )
-        with self._session() as s:
+        with self._sessions.transaction() as s:
             return {name: count for name, count in s.execute(counted)}
 
     def ensure_class(self, name: str) -> int:
         """The id of class ``name`` (checked and stripped), added last if new."""
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             return box_changes.class_id(s, clean_class_name(name))
 
     def add_classes(self, names: Iterable[str]) -> list[str]:
         """Add classes in order (known ones are kept where they are), in one transaction;
         returns the cleaned names. One invalid name adds none."""
         cleaned = [clean_class_name(n) for n in names]
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             for name in cleaned:
                 box_changes.class_id(s, name)
         return cleaned
@@ -77,7 +79,7 @@ class ClassRecords:
             KeyError: no class ``old``.
             ValueError: ``new`` is another existing class (merge instead) or invalid.
         """
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             label = self._class(s, old)
             cleaned = clean_class_name(new)
             other = s.scalar(select(LabelClass.id).where(LabelClass.name == cleaned))
@@ -89,7 +91,7 @@ class ClassRecords:
     def merge_class(self, source: str, target: str) -> int:
         """Give every box of ``source`` class ``target`` and remove ``source``; returns how
         many boxes moved. KeyError when either class does not exist."""
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             from_class, to_class = self._class(s, source), self._class(s, target)
             if from_class.id == to_class.id:
                 return 0
@@ -107,7 +109,7 @@ class ClassRecords:
         drawn or imported boxes of the class refuse the deletion (ClassInUseError with
         their count) unless ``delete_boxes``, which deletes them (logged as ``delete``).
         """
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             label = self._class(s, name)
             used = list(s.scalars(select(Box).where(Box.class_id == label.id)))
             labelled = [b for b in used if (b.origin, b.state) != ("proposal", "proposed")]
@@ -136,7 +138,7 @@ class ClassRecords:
     def _renumber(self, order: list[str] | None = None) -> None:
         """Positions 0, 1, ... in ``order`` (default: the current order)."""
         names = self.classes() if order is None else order
-        with self._session(write=True) as s:
+        with self._sessions.transaction(write=True) as s:
             for position, name in enumerate(names):
                 s.execute(
                     update(LabelClass).where(LabelClass.name == name).values(position=position)

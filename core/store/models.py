@@ -5,7 +5,7 @@ Box coordinates ``(x1, y1, x2, y2)`` are continuous pixel edges of the image as 
 orientation too. Timestamps are stored as naive UTC and read back as aware UTC datetimes.
 
 Changing a model needs a new Alembic revision in ``core/store/migrations/versions``;
-``tests/test_store_safety.py`` checks that models and migrations agree.
+``tests/unit/core/store/test_store_safety.py`` checks that models and migrations agree.
 """
 
 from __future__ import annotations

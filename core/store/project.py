@@ -6,9 +6,10 @@ with its own session, so the GUI thread and a worker thread can both use one
 and a call that changes a box logs an :class:`~core.store.models.Event` in the same
 transaction. Boxes are ``(x1, y1, x2, y2)`` in continuous pixel edges of the image as
 displayed (README "Coordinates"). This module opens, closes and queries images and
-settings; the class calls come from :mod:`core.store.class_records`, the box calls from
-:mod:`core.store.box_records` and the learning-loop calls from
-:mod:`core.store.learning_records`, mixed into :class:`Project`.
+settings; it holds three records that share its transactions
+(:class:`~core.store.sessions.Sessions`): ``class_records``
+(:mod:`core.store.class_records`), ``box_records`` (:mod:`core.store.box_records`) and
+``learning_records`` (:mod:`core.store.learning_records`).
 
 Errors: :class:`StoreError` for what a user can cause (locked, full disk, damaged or
 foreign file, wrong image folder), :class:`InvalidBoxError` (a StoreError and a
@@ -19,15 +20,13 @@ KeyError for an image or box id that does not exist.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.store import queries
@@ -35,7 +34,6 @@ from core.store.box_records import BoxRecords
 from core.store.class_records import ClassRecords
 from core.store.database import (
     DEFAULT_BUSY_TIMEOUT,
-    WRITE,
     StoreError,
     check_intact,
     make_engine,
@@ -54,28 +52,31 @@ from core.store.rows import (
     choice,
     relative_path,
 )
+from core.store.sessions import Sessions
 
 #: Paths inserted per statement by :meth:`Project.register_images`.
 CHUNK = 5000
 
 
-class Project(ClassRecords, BoxRecords, LearningRecords):
+class Project:
     """An open project. Create or open one with :meth:`Project.open`; close it when done.
 
     Attributes:
         root: the image folder (absolute); image paths are relative to it.
         db_path: the SQLite file (absolute).
+        class_records: the annotator's classes.
+        box_records: boxes and the event log.
+        learning_records: training runs, model versions, labelled boxes.
     """
 
     def __init__(self, engine: Engine, db_path: Path, busy_timeout: float) -> None:
-        self._engine: Engine | None = engine
-        self._busy_timeout = busy_timeout
-        self._sessions = {
-            False: sessionmaker(engine, expire_on_commit=False),
-            True: sessionmaker(engine.execution_options(**{WRITE: True}), expire_on_commit=False),
-        }
+        self._sessions = Sessions(engine, db_path, busy_timeout)
+        self._session = self._sessions.transaction
         self.db_path = db_path
         self.root = Path()
+        self.class_records = ClassRecords(self._sessions)
+        self.box_records = BoxRecords(self._sessions)
+        self.learning_records = LearningRecords(self._sessions)
 
     # --- opening and closing -----------------------------------------------------------------
 
@@ -159,28 +160,23 @@ class Project(ClassRecords, BoxRecords, LearningRecords):
 
     def close(self) -> None:
         """Close all connections; SQLite then folds its write-ahead log into the file."""
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        self._sessions.close()
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called (every other call then raises StoreError)."""
-        return self._engine is None
+        return self._sessions.closed
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for per-connection checks); StoreError once closed."""
+        return self._sessions.engine
 
     def __enter__(self) -> Project:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    @contextmanager
-    def _session(self, write: bool = False) -> Iterator[Session]:
-        """One transaction: committed on leaving, rolled back on an exception."""
-        if self._engine is None:
-            raise StoreError(f"{self.db_path}: project is closed.")
-        with sqlite_errors(self.db_path, self._busy_timeout), self._sessions[write].begin() as s:
-            yield s
 
     # --- settings ----------------------------------------------------------------------------
 

@@ -1,0 +1,148 @@
+"""Project subcommands: ``import``, ``score`` and ``export``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from core.engine.backbones import load_backbone
+from core.engine.device import pick_device
+from core.engine.proposals import make_proposer
+from core.formats.records import ImageMode
+from core.scoring.review_queue import (
+    add_pseudo_labels,
+    empty_layer_share,
+    order_rows,
+    score_project,
+)
+from core.services.exporter import export_project
+from core.services.importer import import_coco_file, import_folder
+from core.store.project import Project
+from desktop_app.cli.errors import CliError
+
+
+def _project_path(path: Path) -> Path:
+    """A database file as given, or ``FOLDER/.salibox/project.db`` for a folder."""
+    return Project.default_db_path(path) if path.is_dir() else path
+
+
+def run_import(args: argparse.Namespace) -> int:
+    if not args.images.is_dir():
+        raise CliError(f"{args.images}: not a folder")
+    if args.annotations is not None and not args.annotations.is_dir():
+        raise CliError(f"{args.annotations}: not a folder")
+    db = _project_path(args.project) if args.project else Project.default_db_path(args.images)
+    root = None if db.exists() else args.images.resolve()
+    project = Project.open(db, root=root)
+    try:
+        if args.coco is not None:
+            report = import_coco_file(project, args.coco)
+        else:
+            with tqdm(desc="import", unit="img", disable=None, file=sys.stderr) as bar:
+                report = import_folder(project, args.images, args.annotations, bar.update)
+    finally:
+        project.close()
+    for line in report.problems:
+        print(f"salibox: {line}", file=sys.stderr)
+    print(
+        f"{db}: {report.images_found} images found, {report.images_added} new; "
+        f"{report.annotations_read} annotated, {report.boxes_added} boxes imported"
+    )
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    db = _project_path(args.project)
+    if not db.is_file():
+        raise CliError(f"{db}: no such project database")
+    if args.pseudo_labels is not None and not 0 < args.pseudo_labels <= 1:
+        raise CliError("--pseudo-labels takes a fraction in (0, 1]")
+    backbone = load_backbone(args.backbone, args.weights, pick_device(args.device))
+    if args.input_size:
+        backbone.input_size = args.input_size
+    with Project.open(db) as project:
+        total = 2 * project.count_images()
+        with tqdm(total=total, desc="score", unit="img", disable=None, file=sys.stderr) as bar:
+            scores = score_project(project, backbone, args.batch_size, progress=bar.update)
+        pseudo = 0
+        if args.pseudo_labels is not None:
+            proposer = make_proposer(backbone, "default")
+            pseudo = add_pseudo_labels(project, proposer, scores, args.pseudo_labels)
+    for line in scores.result.problems:
+        print(f"salibox: skipped {line}", file=sys.stderr)
+    result = scores.result
+    queue = [
+        {
+            "path": scores.rows[i].path,
+            "image_score": None if np.isnan(result.scores[i]) else round(result.scores[i], 4),
+            "confidence": None
+            if np.isnan(result.confidence[i])
+            else round(result.confidence[i], 4),
+            "reference": str(result.group[i]),
+        }
+        for i in order_rows(scores, args.order)
+    ]
+    figures = {
+        "images": len(scores.rows),
+        "scored": int(np.isfinite(result.scores).sum()),
+        "labelled": sum(label is not None for label in scores.labels),
+        "references": {str(k): r.count for k, r in result.references.items()},
+        "share_with_an_empty_layer": round(empty_layer_share(scores), 4),
+        "pseudo_labels_added": pseudo,
+        "order": args.order,
+        "queue": queue[: args.limit],
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print(
+        f"{figures['scored']} of {figures['images']} images scored "
+        f"({figures['labelled']} labelled, {len(figures['references'])} references, "
+        f"{figures['share_with_an_empty_layer']:.1%} with an empty layer); "
+        f"{pseudo} pseudo-labels added"
+    )
+    for item in figures["queue"]:
+        score_text = "-" if item["image_score"] is None else f"{item['image_score']:.3f}"
+        print(f"{score_text:>9}  {item['confidence'] or 0:.2f}  {item['path']}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    db = _project_path(args.project)
+    if not db.is_file():
+        raise CliError(f"{db}: no such project database")
+    beside = args.format == "voc" and args.voc_layout == "beside"
+    if beside and args.out is not None:
+        raise CliError("--voc-layout beside writes next to the images; leave out --out")
+    if not beside and args.out is None:
+        raise CliError(f"a {args.format} export needs --out")
+    images: ImageMode = "copy" if args.copy_images else "link" if args.link_images else "none"
+    with Project.open(db) as project:
+        summary = export_project(
+            project,
+            args.format,
+            args.out,
+            images,
+            args.val_fraction,
+            args.seed,
+            voc_layout=args.voc_layout,
+            include_unreviewed=args.include_unreviewed,
+        )
+        where = f"beside the images in {project.root}" if beside else f"in {args.out}"
+    for line in summary.problems:
+        print(f"salibox: skipped {line}", file=sys.stderr)
+    for line in summary.warnings:
+        print(f"salibox: {line}", file=sys.stderr)
+    boxes = ", ".join(f"{name} {n}" for name, n in summary.boxes.items())
+    split = f"; {summary.split[0]} train / {summary.split[1]} val" if summary.split else ""
+    skipped = "; skipped " + ", ".join(summary.skipped_lines()) if summary.skipped else ""
+    print(
+        f"{args.format} export {where}: {summary.images} images, "
+        f"{sum(summary.boxes.values())} boxes ({boxes or 'none'}){split}{skipped}"
+    )
+    return 0
