@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,11 +22,12 @@ import torch
 
 from core.engine.backbones import load_backbone
 from core.engine.boxes import iou_matrix
+from core.evaluation.replay_project import ReplayProject
 from core.evaluation.simulation import simulate
 from core.evaluation.simulation_data import load_replay
 from core.formats.voc_dataset import annotated_images
 from core.learning.evidence import EvidenceMaker
-from core.learning.saliency_tuning import SaliencyAlignment
+from core.learning.model import LearnedModel
 from core.scoring.image_score import ActivationReader
 from core.scoring.image_score_runner import review_order, score_files
 
@@ -62,7 +64,7 @@ def main() -> None:
     torch.set_num_threads(2)
     backbone = load_backbone()
     maker = EvidenceMaker(backbone, keep_tail_input=args.align_saliency)
-    align = SaliencyAlignment(backbone) if args.align_saliency else None
+    align = args.align_saliency
     if "raccoon" in args.sets:
         raccoon_runs(args, backbone, maker, align)
     if "fruit" in args.sets:
@@ -78,15 +80,18 @@ def raccoon_runs(args, backbone, maker, align) -> None:
     print(f"raccoon evidence: {len(evidence)} images in {time.perf_counter() - start:.1f} s")
     for kind in args.orders:
         start = time.perf_counter()
-        sim = simulate(
-            evidence,
-            truth,
-            order_of(kind, backbone, paths, evidence),
-            names,
-            backbone.name,
-            report_every=20,
-            align=align,
-        )
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            ReplayProject(Path(folder), paths, evidence, backbone, align) as replay,
+        ):
+            sim = simulate(
+                evidence,
+                truth,
+                order_of(kind, backbone, paths, evidence),
+                names,
+                replay,
+                report_every=20,
+            )
         at20 = next(s for s in sim.steps if s.reviewed == 20)
         out = sim.as_dict()
         print(
@@ -94,7 +99,7 @@ def raccoon_runs(args, backbone, maker, align) -> None:
                 {
                     "set": "raccoon",
                     "order": kind,
-                    "align_saliency": align is not None,
+                    "align_saliency": align,
                     "corloc_rest_after_20": round(at20.corloc_remaining, 3),
                     "corloc_rest_by_step": {s.reviewed: s.corloc_remaining for s in sim.steps},
                     "final": out["final"],
@@ -114,22 +119,25 @@ def fruit_run(args, backbone, maker, align) -> None:
     ev_train, truth_train, paths_train = load_replay(fruit_train, maker)
     ev_test, truth_test, _ = load_replay(fruit_test, maker)
     start = time.perf_counter()
-    sim = simulate(
-        ev_train,
-        truth_train,
-        order_of("score", backbone, paths_train, ev_train),
-        names,
-        backbone.name,
-        report_every=40,
-        align=align,
-    )
-    zero_shot = simulate(ev_test, truth_test, [], names, backbone.name).model
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        ReplayProject(Path(folder), paths_train, ev_train, backbone, align) as replay,
+    ):
+        sim = simulate(
+            ev_train,
+            truth_train,
+            order_of("score", backbone, paths_train, ev_train),
+            names,
+            replay,
+            report_every=40,
+        )
+    zero_shot = LearnedModel(backbone.name, None)
     print(
         json.dumps(
             {
                 "set": "fruit",
                 "order": "score",
-                "align_saliency": align is not None,
+                "align_saliency": align,
                 "test_corloc_per_class": per_class_corloc(sim.model, ev_test, truth_test, names),
                 "test_corloc_per_class_zero_shot": per_class_corloc(
                     zero_shot, ev_test, truth_test, names

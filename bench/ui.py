@@ -24,6 +24,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from core.store import Project
+from core.store.rows import BoxSpec
 from desktop_app.background.parts import maps_folder
 from desktop_app.controller import Controller
 from ui.canvas.view import Canvas
@@ -45,14 +46,14 @@ def build(folder: Path, images: int, real: int) -> Path:
             Image.fromarray(pixels).save(folder / path, quality=85)
             row = project.image_by_path(path)
             boxes = [
-                {
-                    "class_name": None,  # zero-shot: the network's guess is a hint
-                    "hint": "thing",
-                    "box": (50.0 + 40 * k, 60.0, 300.0 + 40 * k, 400.0),
-                    "origin": "proposal",
-                    "state": "proposed",
-                    "confidence": 0.5,
-                }
+                BoxSpec(
+                    None,  # zero-shot: the network's guess is a hint
+                    (50.0 + 40 * k, 60.0, 300.0 + 40 * k, 400.0),
+                    origin="proposal",
+                    state="proposed",
+                    confidence=0.5,
+                    hint="thing",
+                )
                 for k in range(3)
             ]
             project.box_records.add_boxes(row.id, boxes)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from core.engine import defaults
+from core.engine.errors import UnknownNameError
 from core.engine.fusion import fuse_efficientnet_lite
 
 DEFAULT_BACKBONE = defaults.BACKBONE
@@ -258,7 +259,7 @@ def load_backbone(
         WeightsNotFoundError: the weights file is not on disk.
     """
     if name not in BACKBONES:
-        raise KeyError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+        raise UnknownNameError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     backbone = BACKBONES[name](Path(weights_path) if weights_path else None)
     backbone.freeze()
     return backbone.to(device or torch.device("cpu"))

@@ -8,6 +8,8 @@ import sys
 
 import torch
 
+from core.engine.errors import InputError
+
 
 def pick_device(preference: str = "auto") -> torch.device:
     """Return the device to run on.
@@ -27,9 +29,9 @@ def pick_device(preference: str = "auto") -> torch.device:
         return torch.device("cpu")
     device = torch.device(preference)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {preference!r} requested but CUDA is not available here")
+        raise InputError(f"device {preference!r} requested but CUDA is not available here")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {preference!r} requested but MPS is not available here")
+        raise InputError(f"device {preference!r} requested but MPS is not available here")
     return device
 
 

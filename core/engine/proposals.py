@@ -23,6 +23,7 @@ from core.engine.boxes import (
     scale_boxes,
     threshold_boxes,
 )
+from core.engine.errors import UnknownNameError
 from core.engine.maps import METHODS, MapResult
 
 BoxMethod = Literal["threshold", "grabcut"]
@@ -210,6 +211,6 @@ def recipe_boxes(
 def make_proposer(backbone: Backbone, name: str, **overrides) -> Proposer:
     """A proposer for a named recipe, with fields of the recipe overridden."""
     if name not in RECIPES:
-        raise KeyError(f"unknown method {name!r}; choose one of {', '.join(RECIPES)}")
+        raise UnknownNameError(f"unknown method {name!r}; choose one of {', '.join(RECIPES)}")
     recipe = replace(RECIPES[name], **overrides) if overrides else RECIPES[name]
     return Proposer(backbone, recipe, name)

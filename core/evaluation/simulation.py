@@ -3,8 +3,9 @@
 The annotator reviews images in a chosen order. For each ground-truth box, a proposal of
 the right class with IoU ≥ 0.7 is accepted as is, one with IoU ≥ 0.5 is edited, else the
 box is drawn; every proposal left over is rejected. Reviewed images become accepted
-labels, and after every ``train_every`` new boxes the model is retrained
-(:func:`core.learning.trainer.train_model`), as in the app. Until a class head exists
+labels in a real project store, and after every ``train_every`` new boxes a model version
+is trained by the app's own training service
+(:class:`~core.evaluation.replay_project.ReplayProject`). Until a class head exists
 proposals carry ImageNet names, and the annotator's choice of class is free (as in the
 app, where accepting such a proposal gives it the chosen class).
 
@@ -23,11 +24,9 @@ import cv2
 import numpy as np
 
 from core.engine.boxes import iou_matrix
-from core.learning.class_head import LabelledImage
+from core.evaluation.replay_project import ReplayProject
 from core.learning.evidence import Evidence
 from core.learning.model import LearnedModel
-from core.learning.saliency_tuning import SaliencyAlignment
-from core.learning.trainer import train_model
 
 ACCEPT_IOU = 0.7
 EDIT_IOU = 0.5
@@ -162,31 +161,31 @@ def simulate(
     truth: Sequence[Truth],
     order: Sequence[int],
     imagenet_names: list[str],
-    backbone: str,
+    replay: ReplayProject,
     *,
     train_every: int = 10,
     report_every: int = 10,
     budget: int | None = None,
     costs: Costs = Costs(),
     progress: Callable[[int, int], None] | None = None,
-    align: SaliencyAlignment | None = None,
 ) -> Simulation:
     """Replay the images ``order`` names (indices into ``evidence`` and ``truth``).
 
     Args:
+        replay: the project the reviewed images' boxes go to and that trains, as the app
+            does (:class:`~core.evaluation.replay_project.ReplayProject`, over the same
+            images in the same order as ``evidence``).
         train_every: retrain after this many newly accepted boxes.
         report_every: record a :class:`Step` (with CorLoc on the images not yet
             reviewed) every this many images, and after the last.
         budget: stop after this many images; CorLoc then covers all the rest.
         progress: ``progress(done, total)`` after each image.
-        align: saliency-aligned fine-tuning in every training (evidence with tail inputs).
     """
     order = list(order)
     total = len(order) if budget is None else min(budget, len(order))
-    model = LearnedModel(backbone, None)
+    model = LearnedModel(replay.backbone.name, None)
     sim = Simulation(model=model)
-    labelled: list[LabelledImage] = []
-    new_boxes = trainings = 0
+    new_boxes = trainings = labelled = 0
     reviewed_boxes = 0
     for step, idx in enumerate(order[:total], start=1):
         ev, t = evidence[idx], truth[idx]
@@ -194,12 +193,11 @@ def simulate(
         sim.counts.add(review_image(proposals, t, class_aware=model.head is not None))
         reviewed_boxes += len(t.labels)
         if len(t.labels):
-            width, height = ev.size
-            fractions = np.asarray(t.boxes, np.float64) / [width, height, width, height]
-            labelled.append(LabelledImage(ev, fractions, tuple(t.labels)))
+            replay.label(idx, np.asarray(t.boxes, np.float64).reshape(-1, 4).tolist(), t.labels)
+            labelled += 1
             new_boxes += len(t.labels)
         if new_boxes >= train_every and labelled:
-            model = train_model(labelled, backbone, align=align)
+            model = replay.train()
             sim.trainings.append((model.metrics["boxes"], model.metrics["seconds"]))
             new_boxes = 0
             trainings += 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from core.engine.errors import InputError, UnknownNameError
 from core.formats.coco import export_coco
 from core.formats.records import ExportReport, ImageMode, ImageRecord
 from core.formats.voc_beside import export_voc_beside
@@ -47,7 +48,7 @@ class ExportJob:
     @property
     def folder(self) -> Path:
         if self.out is None:
-            raise ValueError("this export needs an output folder")
+            raise InputError("this export needs an output folder")
         return self.out
 
 
@@ -91,7 +92,7 @@ class VocBesideWriter(Writer):
 
     def write(self, job):
         if job.images != "none":
-            raise ValueError("the images are already beside their XML files; do not copy them")
+            raise InputError("the images are already beside their XML files; do not copy them")
         return export_voc_beside(job.records, job.root, verified=job.verified, step=job.step)
 
 
@@ -133,5 +134,5 @@ def writer_for(fmt: str, layout: str = "devkit") -> Writer:
     """
     key = (fmt, layout if fmt == "voc" else "devkit")
     if key not in WRITERS:
-        raise ValueError(f"unknown format {fmt!r} or VOC layout {layout!r}")
+        raise UnknownNameError(f"unknown format {fmt!r} or VOC layout {layout!r}")
     return WRITERS[key]

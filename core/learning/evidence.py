@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from core.engine.backbones import Backbone
+from core.engine.errors import UnknownNameError
 from core.engine.maps import METHODS
 from core.engine.maps.base import SaliencyMethod
 from core.engine.proposals import RECIPES, Recipe, resize_for_network
@@ -93,7 +94,9 @@ class EvidenceMaker:
     ) -> None:
         unknown = [r for r in recipes if r not in RECIPES]
         if unknown:
-            raise KeyError(f"unknown recipe {unknown[0]!r}; choose from {', '.join(RECIPES)}")
+            raise UnknownNameError(
+                f"unknown recipe {unknown[0]!r}; choose from {', '.join(RECIPES)}"
+            )
         self.backbone = backbone
         self.recipes = tuple(dict.fromkeys(recipes))
         self.input_size = input_size

@@ -17,6 +17,7 @@ import torch
 
 from core.engine.backbones import Backbone
 from core.engine.boxes import as_box, box_mass, clip_boxes
+from core.engine.errors import InputError
 from core.engine.proposals import DEFAULT_RECIPE, ImageProposals, Proposal
 from core.formats.records import write_atomic
 from core.learning.class_head import ClassHead
@@ -144,9 +145,9 @@ class LearnedModel:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise ValueError(f"{path} is not a readable SaliBox model file: {exc}") from exc
+            raise InputError(f"{path} is not a readable SaliBox model file: {exc}") from exc
         if not isinstance(state, dict) or state.get("format") not in (1, FILE_FORMAT):
-            raise ValueError(f"{path} is not a SaliBox model file of format {FILE_FORMAT}")
+            raise InputError(f"{path} is not a SaliBox model file of format {FILE_FORMAT}")
         head = None
         if state["head"] is not None:
             h = state["head"]

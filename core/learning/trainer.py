@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.engine.boxes import iou_matrix
+from core.engine.errors import InputError
 from core.learning.class_head import ClassHead, LabelledImage, fit_class_head
 from core.learning.evidence import CANDIDATE_RECIPES
 from core.learning.localizers import (
@@ -181,7 +182,7 @@ def train_model(
     start = time.perf_counter()
     classes = sorted({name for im in images for name in im.labels})
     if not classes:
-        raise ValueError("no accepted box to learn from")
+        raise InputError("no accepted box to learn from")
     cv_folds = max(2, min(FOLDS, len(images)))
     total = training_steps(len(images), align is not None)
     step = None if progress is None else (lambda done, _k: progress(done, total))

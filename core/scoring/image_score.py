@@ -35,6 +35,7 @@ import torch
 
 from core.engine.backbones import Backbone
 from core.engine.device import autocast
+from core.engine.errors import UnknownNameError
 
 EPSILON = 1e-6
 
@@ -143,7 +144,7 @@ class ActivationReader:
         modules = dict(backbone.features.named_modules())
         missing = [n for n in self.layers if n not in modules]
         if missing:
-            raise KeyError(f"{backbone.name} has no layer {missing[0]!r}")
+            raise UnknownNameError(f"{backbone.name} has no layer {missing[0]!r}")
         self._modules = [modules[n] for n in self.layers]
 
     @contextmanager

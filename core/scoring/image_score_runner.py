@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from core.engine import defaults
+from core.engine.errors import UnknownNameError
 from core.engine.images import ImageLoadError, load_rgb
 from core.engine.proposals import resize_for_network
 from core.scoring.image_score import ActivationReader, Reference, score_activations
@@ -272,7 +273,7 @@ def review_order(scores: np.ndarray, confidence: np.ndarray, order: str, seed: i
     ``softmax``: the paper's baseline, most confident first; ``random``: seeded shuffle.
     """
     if order not in ORDERS:
-        raise ValueError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
+        raise UnknownNameError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
     if order == "random":
         return np.random.default_rng(seed).permutation(len(scores))
     key = {"score-desc": -scores, "score-asc": scores, "softmax": -confidence}[order]

@@ -9,6 +9,7 @@ import numpy as np
 
 from core.engine import defaults
 from core.engine.backbones import Backbone
+from core.engine.errors import InputError
 from core.engine.images import ImageLoadError, load_rgb
 from core.engine.proposals import Proposer
 from core.scoring.image_score import ActivationReader
@@ -100,7 +101,7 @@ def add_pseudo_labels(
     Images that already have boxes are skipped. Returns the number of boxes added.
     """
     if not 0 < alpha <= 1:
-        raise ValueError(f"alpha must be in (0, 1], not {alpha}")
+        raise InputError(f"alpha must be in (0, 1], not {alpha}")
     result = scores.result
     by_group: dict = {}
     for i, label in enumerate(scores.labels):

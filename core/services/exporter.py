@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from core.engine.errors import InputError
 from core.engine.images import ImageLoadError, image_size
 from core.formats.records import ImageMode, ImageRecord, clip_box, shown_path
 from core.formats.voc_export import VocExportReport
@@ -177,7 +178,7 @@ def export_project(
     writer = writer_for(fmt, voc_layout)
     out = None if out is None else Path(out)
     if writer.needs_out and out is None:
-        raise ValueError(f"a {fmt} export needs an output folder")
+        raise InputError(f"a {fmt} export needs an output folder")
     skipped: Counter[str] = Counter()
     candidates = []
     for row in project.images(order_by="path"):

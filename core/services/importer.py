@@ -6,13 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.engine.errors import InputError
 from core.engine.images import ImageLoadError, list_images
 from core.formats.coco_import import import_coco
 from core.formats.records import ImageRecord
 from core.formats.voc import MAX_OBJECTS, AnnotationError
 from core.formats.voc_dataset import annotation_for
 from core.formats.voc_image import read_voc_for_image
+from core.store.models import Origin
 from core.store.project import Project
+from core.store.rows import BoxSpec
 
 
 @dataclass
@@ -49,7 +52,7 @@ def import_folder(
     images_dir = Path(images_dir).resolve()
     root = project.root.resolve()
     if not images_dir.is_relative_to(root):
-        raise ValueError(f"{images_dir} is not inside the project folder {root}")
+        raise InputError(f"{images_dir} is not inside the project folder {root}")
     ann_dir = Path(annotations_dir) if annotations_dir is not None else None
     files = list_images(images_dir)
     report = ImportReport(images_found=len(files))
@@ -121,17 +124,16 @@ def _add_record(
     ids = project.box_records.add_boxes(
         image_id,
         [
-            {
-                "class_name": b.class_name,
-                "box": b.box,
-                "origin": "imported",
-                "state": "accepted",
-                "difficult": b.difficult,
-                "truncated": b.truncated,
-                "occluded": b.occluded,
-                "pose": b.pose,
-                "verified": b.verified,
-            }
+            BoxSpec(
+                b.class_name,
+                b.box,
+                origin=Origin.IMPORTED,
+                difficult=b.difficult,
+                truncated=b.truncated,
+                occluded=b.occluded,
+                pose=b.pose,
+                verified=b.verified,
+            )
             for b in record.boxes
         ],
     )

@@ -7,7 +7,7 @@ a box, logs an event in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from sqlalchemy import select
 from core.store import boxes as box_changes
 from core.store import queries
 from core.store.models import Event
-from core.store.rows import BoxRow, box_row
+from core.store.rows import BoxRow, BoxSpec, box_row
 from core.store.sessions import Sessions
 
 
@@ -28,28 +28,11 @@ class BoxRecords:
     # --- boxes: each call is one transaction that also logs an event ---------------------------
 
     def add_box(
-        self,
-        image_id: int,
-        class_name: str | None,
-        box: Sequence[float],
-        *,
-        origin: str = "human",
-        state: str = "accepted",
-        confidence: float | None = None,
-        method: str | None = None,
-        model_version_id: int | None = None,
-        difficult: bool = False,
-        truncated: bool = False,
-        occluded: bool = False,
-        pose: str = "Unspecified",
-        verified: bool = True,
-        hint: str | None = None,
+        self, image_id: int, class_name: str | None, box: Sequence[float], **fields: Any
     ) -> int:
-        """Add one box ``(x1, y1, x2, y2)`` in pixel edges; returns its id.
-
-        ``class_name`` None is allowed for a proposal still to review (origin ``proposal``,
-        state ``proposed``) only; ``hint`` is then the network's guess, which never becomes
-        a class.
+        """Add one box ``(x1, y1, x2, y2)`` in pixel edges; ``fields`` are the other fields
+        of :class:`~core.store.rows.BoxSpec` (origin, state, confidence, flags, hint...).
+        Returns its id.
 
         Raises:
             InvalidBoxError: coordinates not finite or not x1 < x2 and y1 < y2.
@@ -57,34 +40,18 @@ class BoxRecords:
                 (InvalidClassNameError), no class for a box that needs one.
             KeyError: no such image.
         """
-        spec = {
-            "class_name": class_name,
-            "box": box,
-            "origin": origin,
-            "state": state,
-            "confidence": confidence,
-            "method": method,
-            "model_version_id": model_version_id,
-            "difficult": difficult,
-            "truncated": truncated,
-            "occluded": occluded,
-            "pose": pose,
-            "verified": verified,
-            "hint": hint,
-        }
-        return self.add_boxes(image_id, [spec])[0]
+        return self.add_boxes(image_id, [BoxSpec(class_name, box, **fields)])[0]
 
-    def add_boxes(self, image_id: int, boxes: Sequence[Mapping[str, Any]]) -> list[int]:
+    def add_boxes(self, image_id: int, boxes: Sequence[BoxSpec]) -> list[int]:
         """Add many boxes to one image in one transaction; returns their ids in order.
 
-        Each mapping has ``class_name`` and ``box`` and optionally the keyword arguments of
-        :meth:`add_box`. Boxes of origin ``imported`` are logged as ``import``, others as
-        ``add``. One bad box adds none.
+        Boxes of origin ``imported`` are logged as ``import``, others as ``add``. One bad
+        box adds none (the errors of :meth:`add_box`).
         """
         with self._sessions.transaction(write=True) as s:
             return box_changes.add(s, image_id, boxes)
 
-    def replace_proposals(self, image_id: int, boxes: Sequence[Mapping[str, Any]]) -> list[int]:
+    def replace_proposals(self, image_id: int, boxes: Sequence[BoxSpec]) -> list[int]:
         """In one transaction, delete the image's unreviewed proposals (origin ``proposal``,
         state ``proposed``) and add ``boxes`` (as for :meth:`add_boxes`); what a person
         reviewed or drew stays. Returns the new ids."""

@@ -7,14 +7,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.store.models import ORIGINS, STATES, Box, Event, Image, LabelClass
-from core.store.rows import BoxRow, choice, clean_class_name, coordinates
+from core.store.rows import BoxRow, BoxSpec, choice, clean_class_name, coordinates
 
 
 def class_id(s: Session, name: str) -> int:
@@ -57,35 +57,19 @@ def _log(s: Session, box: Box, action: str, detail: dict[str, Any]) -> None:
     s.add(Event(image_id=box.image_id, box_id=box.id, action=action, detail=detail))
 
 
-def _new(
-    s: Session,
-    image_id: int,
-    class_name: str | None,
-    box: Sequence[float],
-    *,
-    origin: str = "human",
-    state: str = "accepted",
-    confidence: float | None = None,
-    method: str | None = None,
-    model_version_id: int | None = None,
-    difficult: bool = False,
-    truncated: bool = False,
-    occluded: bool = False,
-    pose: str = "Unspecified",
-    verified: bool = True,
-    hint: str | None = None,
-) -> tuple[Box, str | None]:
-    """A checked, unsaved box and its class name; the keywords are those of add_box."""
-    x1, y1, x2, y2 = coordinates(box)
+def _new(s: Session, image_id: int, spec: BoxSpec) -> tuple[Box, str | None]:
+    """A checked, unsaved box and its class name."""
+    x1, y1, x2, y2 = coordinates(spec.box)
+    confidence, origin, state = spec.confidence, spec.origin, spec.state
     if confidence is not None and not math.isfinite(confidence):
         raise ValueError(f"confidence {confidence} is not a finite number")
-    name = None if class_name is None else clean_class_name(class_name)
+    name = None if spec.class_name is None else clean_class_name(spec.class_name)
     if name is None:
         _classless_allowed(origin, state)
     new = Box(
         image_id=image_id,
         class_id=None if name is None else class_id(s, name),
-        hint=hint,
+        hint=spec.hint,
         x1=x1,
         y1=y1,
         x2=x2,
@@ -93,22 +77,22 @@ def _new(
         origin=choice(origin, ORIGINS, "origin"),
         state=choice(state, STATES, "state"),
         confidence=confidence,
-        method=method,
-        model_version_id=model_version_id,
-        difficult=difficult,
-        truncated=truncated,
-        occluded=occluded,
-        pose=pose,
-        verified=verified,
+        method=spec.method,
+        model_version_id=spec.model_version_id,
+        difficult=spec.difficult,
+        truncated=spec.truncated,
+        occluded=spec.occluded,
+        pose=spec.pose,
+        verified=spec.verified,
     )
     return new, name
 
 
-def add(s: Session, image_id: int, specs: Sequence[Mapping[str, Any]]) -> list[int]:
+def add(s: Session, image_id: int, specs: Sequence[BoxSpec]) -> list[int]:
     """Add boxes to one image; each is logged as ``import`` (origin imported) or ``add``."""
     if s.get(Image, image_id) is None:
         raise KeyError(f"no image with id {image_id}")
-    new = [_new(s, image_id, **spec) for spec in specs]
+    new = [_new(s, image_id, spec) for spec in specs]
     s.add_all(box for box, _ in new)
     s.flush()
     for box, name in new:

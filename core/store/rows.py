@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from core.store.database import StoreError
-from core.store.models import Box
+from core.store.models import Box, Origin, State
 
 BoxTuple = tuple[float, float, float, float]
 
@@ -75,6 +75,28 @@ class BoxRow:
     verified: bool
     hint: str | None = None
     model_version_id: int | None = None
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    """A box to add (what a :class:`BoxRow` holds but the ids): ``box`` is
+    ``(x1, y1, x2, y2)`` in pixel edges. ``class_name`` None is allowed for a proposal still
+    to review only (origin ``proposal``, state ``proposed``); ``hint`` is then the network's
+    guess, which never becomes a class."""
+
+    class_name: str | None
+    box: Sequence[float]
+    origin: str = Origin.HUMAN
+    state: str = State.ACCEPTED
+    confidence: float | None = None
+    method: str | None = None
+    model_version_id: int | None = None
+    difficult: bool = False
+    truncated: bool = False
+    occluded: bool = False
+    pose: str = "Unspecified"
+    verified: bool = True
+    hint: str | None = None
 
 
 def choice(value: str, allowed: Iterable[str], what: str) -> str:

@@ -6,13 +6,15 @@ import io
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from core.formats.records import write_atomic
 from core.store import Project
+from core.store.models import Origin, State
+from core.store.rows import BoxSpec
 from desktop_app.background.jobs import ProposeJob
 
 if TYPE_CHECKING:
@@ -54,17 +56,17 @@ def store_proposals(
     hint only, so such names never become the annotator's classes.
     """
     own = set(project.class_records.classes()) if model_version_id is not None else set()
-    specs: list[dict[str, Any]] = [
-        {
-            "class_name": p.class_name if p.class_name in own else None,
-            "hint": None if p.class_name in own else p.class_name,
-            "box": p.box,
-            "origin": "proposal",
-            "state": "proposed",
-            "confidence": p.confidence,
-            "method": p.method,
-            "model_version_id": model_version_id,
-        }
+    specs = [
+        BoxSpec(
+            p.class_name if p.class_name in own else None,
+            p.box,
+            origin=Origin.PROPOSAL,
+            state=State.PROPOSED,
+            confidence=p.confidence,
+            method=p.method,
+            model_version_id=model_version_id,
+            hint=None if p.class_name in own else p.class_name,
+        )
         for p in result.proposals
     ]
     project.box_records.replace_proposals(image_id, specs)

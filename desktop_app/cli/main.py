@@ -10,14 +10,15 @@ from pathlib import Path
 from core.engine import defaults
 from core.engine.backbones import BACKBONES, DEFAULT_BACKBONE, WeightsNotFoundError
 from core.engine.device import keep_freed_memory
+from core.engine.errors import InputError
 from core.engine.images import ImageLoadError
 from core.engine.proposals import RECIPES
+from core.formats.coco import CocoError
 from core.formats.voc import AnnotationError
 from core.formats.writers import FORMATS, VOC_LAYOUTS
 from core.scoring.image_score_runner import ORDERS
 from core.store.project import Project, StoreError
 from desktop_app.cli.engine_commands import run_evaluate, run_propose
-from desktop_app.cli.errors import CliError
 from desktop_app.cli.project_commands import run_export, run_import, run_score
 from desktop_app.cli.simulate import add_simulate_parser, run_simulate
 from desktop_app.cli.train import add_train_parser, run_train
@@ -253,16 +254,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-#: What a user's input can cause: one line on stderr and exit status 2.
+#: What a user's input can cause: one line on stderr and exit status 2. Anything else is
+#: a bug: one line that names the log file, where the traceback goes (exit status 1).
 USER_ERRORS = (
-    CliError,
+    InputError,  # CliError, UnknownNameError and the engine's checks of options
     WeightsNotFoundError,
     ImageLoadError,
     AnnotationError,
-    StoreError,
-    ValueError,
-    OSError,
-    KeyError,
+    CocoError,
+    StoreError,  # InvalidBoxError and InvalidClassNameError too
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
 )
 
 

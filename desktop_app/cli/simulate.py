@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,11 @@ from tqdm import tqdm
 from core.engine import defaults
 from core.engine.backbones import load_backbone
 from core.engine.device import pick_device
+from core.evaluation.replay_project import ReplayProject
 from core.evaluation.simulation import Costs, plot_png, simulate, write_csv
 from core.evaluation.simulation_data import load_replay
 from core.formats.voc_dataset import annotated_images
 from core.learning.evidence import EvidenceMaker
-from core.learning.saliency_tuning import SaliencyAlignment
 from core.scoring.image_score import ActivationReader
 from core.scoring.image_score_runner import review_order, score_files
 from desktop_app.cli.errors import CliError
@@ -90,19 +91,22 @@ def run_simulate(args: argparse.Namespace) -> int:
         order = review_order(np.zeros(len(evidence)), confidence, args.order, seed=args.seed)
     costs = Costs(args.draw_cost, args.edit_cost, args.verify_cost)
     total = len(order) if args.budget is None else min(args.budget, len(order))
-    with tqdm(total=total, desc="review", unit="img", disable=None, file=sys.stderr) as bar:
+    with (
+        tempfile.TemporaryDirectory(prefix="salibox-simulate-") as folder,
+        ReplayProject(Path(folder), paths, evidence, backbone, args.align_saliency) as replay,
+        tqdm(total=total, desc="review", unit="img", disable=None, file=sys.stderr) as bar,
+    ):
         sim = simulate(
             evidence,
             truth,
             order,
             backbone.class_names,
-            backbone.name,
+            replay,
             train_every=args.train_every,
             report_every=args.every,
             budget=args.budget,
             costs=costs,
             progress=lambda done, _total: bar.update(done - bar.n),
-            align=SaliencyAlignment(backbone) if args.align_saliency else None,
         )
     if args.csv:
         write_csv(sim, args.csv)

@@ -10,8 +10,8 @@ from PySide6.QtCore import QPoint, QRectF, QSettings, Qt
 
 from core.store import Project
 from desktop_app.controller import Controller
+from tests.helpers.gui import main_window
 from ui.canvas.view import Canvas
-from ui.main_window import MainWindow
 
 
 @pytest.fixture(autouse=True)
@@ -46,13 +46,7 @@ def project(tmp_path):
 
 @pytest.fixture
 def app(qtbot, project):
-    window = MainWindow()
-    canvas = Canvas()
-    window.set_canvas(canvas)
-    qtbot.addWidget(window)
-    window.resize(1000, 700)
-    with qtbot.waitExposed(window), qtbot.waitActive(window):
-        window.show()
+    window, canvas = main_window(qtbot, (1000, 700), active=True)
     heat = np.zeros((224, 224), np.float32)
     heat[40:120, 40:140] = 1.0
     controller = Controller(project, window, canvas, saliency=lambda _id: heat)

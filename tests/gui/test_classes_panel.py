@@ -12,8 +12,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
 from core.store import Project
 from desktop_app.controller import Controller
-from ui.canvas.view import Canvas
-from ui.main_window import MainWindow
+from tests.helpers.gui import main_window
 
 pytestmark = pytest.mark.usefixtures("isolated_settings")
 
@@ -34,12 +33,7 @@ def project(folder):
 
 @pytest.fixture
 def window(qtbot, project):
-    window = MainWindow()
-    canvas = Canvas()
-    window.set_canvas(canvas)
-    qtbot.addWidget(window)
-    with qtbot.waitExposed(window):
-        window.show()
+    window, canvas = main_window(qtbot)
     window.controller = Controller(project, window, canvas)
     return window
 

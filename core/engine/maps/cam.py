@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from core.engine.errors import InputError
 from core.engine.maps.base import SaliencyMethod
 
 
@@ -21,7 +22,7 @@ class CAM(SaliencyMethod):
 
     def __init__(self, backbone, smooth: float = 0.0) -> None:
         if backbone.linear_head is None:
-            raise ValueError(
+            raise InputError(
                 f"CAM needs a global-average-pooling + linear head, which {backbone.name} "
                 "does not have; use gradcam"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from core.engine.backbones import Backbone
+from core.engine.errors import UnknownNameError
 from core.engine.maps.base import SaliencyMethod
 
 
@@ -24,7 +25,7 @@ class GradCAM(SaliencyMethod):
         super().__init__(backbone, smooth)
         modules = dict(backbone.features.named_modules())
         if layer not in modules:
-            raise KeyError(f"{backbone.name} has no layer {layer!r}")
+            raise UnknownNameError(f"{backbone.name} has no layer {layer!r}")
         self.layer = modules[layer]
 
     def raw_maps(self, x, targets):

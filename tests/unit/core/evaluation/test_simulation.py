@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.engine.backbones import load_backbone
 from core.engine.proposals import Proposal
-from core.evaluation.simulation import Costs, Counts, Truth, review_image
+from core.evaluation.replay_project import ReplayProject
+from core.evaluation.simulation import Costs, Counts, Truth, review_image, simulate
+from core.evaluation.simulation_data import load_replay
+from core.formats.voc_dataset import annotated_images
+from core.learning.evidence import EvidenceMaker
 from desktop_app.cli.main import main
 from tests.unit.core.learning.test_learning import scene
 
@@ -134,3 +139,24 @@ def test_simulate_budget_stops_early_and_reports_corloc_on_the_rest(scene_folder
 def test_simulate_rejects_a_folder_without_labels(tmp_path, capsys):
     assert main(["simulate", "--images", str(tmp_path)]) == 2
     assert "no image with a VOC XML file" in capsys.readouterr().err
+
+
+def test_the_simulator_trains_through_the_apps_training_service(scene_folder, tmp_path):
+    """Every training of a replay is a model version of a real project, made by
+    core.services.training, from the boxes the simulated annotator stored there."""
+    folder, _ = scene_folder
+    backbone = load_backbone()
+    evidence, truth, paths = load_replay(annotated_images(folder), EvidenceMaker(backbone))
+    with ReplayProject(tmp_path / "replay", paths, evidence, backbone) as replay:
+        sim = simulate(evidence, truth, range(8), backbone.class_names, replay, train_every=4)
+        project = replay.project
+        versions = project.learning_records.model_versions()
+        assert len(versions) == len(sim.trainings) >= 2
+        assert [r.status for r in project.learning_records.training_runs()] == ["done"] * len(
+            versions
+        )
+        stored = project.learning_records.labelled_boxes()
+        assert sum(len(r.boxes) for r in stored) == sum(len(truth[i].labels) for i in range(8))
+        assert project.count_images("done") == 8
+        assert project.learning_records.active_model_version().id == versions[0].id
+        assert sim.model.classes == ["widget"]

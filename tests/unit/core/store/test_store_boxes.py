@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.store import BoxRow, InvalidBoxError, StoreError
+from core.store.rows import BoxSpec
 from tests.helpers.store import image_id
 
 # --- classes -----------------------------------------------------------------------------------
@@ -123,15 +124,15 @@ def test_box_ids_are_not_reused_after_delete(project):
 def test_add_boxes_imports_in_one_transaction(project):
     iid = image_id(project)
     specs = [
-        {"class_name": "cat", "box": (0, 0, 5, 5), "origin": "imported", "difficult": True},
-        {"class_name": "dog", "box": (1, 1, 6, 6), "origin": "imported", "pose": "Left"},
+        BoxSpec("cat", (0, 0, 5, 5), origin="imported", difficult=True),
+        BoxSpec("dog", (1, 1, 6, 6), origin="imported", pose="Left"),
     ]
     ids = project.box_records.add_boxes(iid, specs)
     rows = project.box_records.boxes(iid)
     assert [r.id for r in rows] == ids
     assert (rows[0].difficult, rows[1].pose, rows[1].truncated) == (True, "Left", False)
     assert [e["action"] for e in project.box_records.events()] == ["import", "import"]
-    bad = [{"class_name": "cat", "box": (0, 0, 5, 5)}, {"class_name": "cat", "box": (5, 0, 5, 5)}]
+    bad = [BoxSpec("cat", (0, 0, 5, 5)), BoxSpec("cat", (5, 0, 5, 5))]
     with pytest.raises(InvalidBoxError):
         project.box_records.add_boxes(iid, bad)
     assert len(project.box_records.boxes(iid)) == 2
@@ -238,15 +239,7 @@ def test_replace_proposals_keeps_reviewed_and_drawn_boxes(project):
     drawn = project.box_records.add_box(image, "dog", (3, 3, 7, 7))
     new = project.box_records.replace_proposals(
         image,
-        [
-            {
-                "class_name": "cat",
-                "box": (4, 4, 6, 6),
-                "origin": "proposal",
-                "state": "proposed",
-                "method": "cam",
-            }
-        ],
+        [BoxSpec("cat", (4, 4, 6, 6), origin="proposal", state="proposed", method="cam")],
     )
     ids = [b.id for b in project.box_records.boxes(image)]
     assert old not in ids and kept in ids and drawn in ids and new[0] in ids
