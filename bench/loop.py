@@ -40,6 +40,17 @@ def order_of(kind: str, backbone, paths, evidence) -> np.ndarray:
     return review_order(np.zeros(len(evidence)), confidence, kind, seed=0)
 
 
+def replayed(backbone, evidence, truth, paths, order, align: bool, report_every: int):
+    """One simulated session in a temporary project, trained by the app's service."""
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        ReplayProject(Path(folder), paths, evidence, backbone, align) as replay,
+    ):
+        return simulate(
+            evidence, truth, order, backbone.class_names, replay, report_every=report_every
+        )
+
+
 def per_class_corloc(model, evidence, truth, names) -> dict[str, float]:
     """Per class: images holding it whose top proposal has IoU > 0.5 with one of its boxes."""
     hits: dict[str, list[bool]] = {}
@@ -72,26 +83,14 @@ def main() -> None:
 
 
 def raccoon_runs(args, backbone, maker, align) -> None:
-    names = backbone.class_names
-
     start = time.perf_counter()
     raccoon = args.datasets / "raccoon" / "images"
     evidence, truth, paths = load_replay(annotated_images(raccoon), maker)
     print(f"raccoon evidence: {len(evidence)} images in {time.perf_counter() - start:.1f} s")
     for kind in args.orders:
         start = time.perf_counter()
-        with (
-            tempfile.TemporaryDirectory() as folder,
-            ReplayProject(Path(folder), paths, evidence, backbone, align) as replay,
-        ):
-            sim = simulate(
-                evidence,
-                truth,
-                order_of(kind, backbone, paths, evidence),
-                names,
-                replay,
-                report_every=20,
-            )
+        order = order_of(kind, backbone, paths, evidence)
+        sim = replayed(backbone, evidence, truth, paths, order, align, report_every=20)
         at20 = next(s for s in sim.steps if s.reviewed == 20)
         out = sim.as_dict()
         print(
@@ -119,18 +118,8 @@ def fruit_run(args, backbone, maker, align) -> None:
     ev_train, truth_train, paths_train = load_replay(fruit_train, maker)
     ev_test, truth_test, _ = load_replay(fruit_test, maker)
     start = time.perf_counter()
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        ReplayProject(Path(folder), paths_train, ev_train, backbone, align) as replay,
-    ):
-        sim = simulate(
-            ev_train,
-            truth_train,
-            order_of("score", backbone, paths_train, ev_train),
-            names,
-            replay,
-            report_every=40,
-        )
+    order = order_of("score", backbone, paths_train, ev_train)
+    sim = replayed(backbone, ev_train, truth_train, paths_train, order, align, report_every=40)
     zero_shot = LearnedModel(backbone.name, None)
     print(
         json.dumps(

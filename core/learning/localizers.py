@@ -80,10 +80,8 @@ class RecipeLocalizer(Localizer):
         return boxes, saliency
 
 
-class HeadCamLocalizer(Localizer):
-    """CAM of the user's class head, kept above its mean (the rule of the default recipe)."""
-
-    kind = name = "head-cam"
+class _HeadLocalizer(Localizer):
+    """A map of the user's class head, made into boxes; nothing to fit or save but the head."""
 
     def __init__(self, head: ClassHead) -> None:
         self.head = head
@@ -91,6 +89,12 @@ class HeadCamLocalizer(Localizer):
     @classmethod
     def restore(cls, state, head):
         return None if head is None else cls(head)
+
+
+class HeadCamLocalizer(_HeadLocalizer):
+    """CAM of the user's class head, kept above its mean (the rule of the default recipe)."""
+
+    kind = name = "head-cam"
 
     def locate(self, evidence, class_index):
         saliency = self.head.cam(evidence.features, class_index, evidence.side)
@@ -98,19 +102,12 @@ class HeadCamLocalizer(Localizer):
         return boxes / evidence.side, saliency
 
 
-class HeadProbabilityLocalizer(Localizer):
+class HeadProbabilityLocalizer(_HeadLocalizer):
     """Where the class head finds its class more likely than background, per cell
     (:meth:`ClassHead.probability`), kept above :data:`PROBABILITY_THRESHOLD` of the
     map's peak."""
 
     kind = name = "head-probability"
-
-    def __init__(self, head: ClassHead) -> None:
-        self.head = head
-
-    @classmethod
-    def restore(cls, state, head):
-        return None if head is None else cls(head)
 
     def locate(self, evidence, class_index):
         saliency = self.head.probability(evidence.features, class_index, evidence.side)
