@@ -17,13 +17,11 @@ from PySide6.QtGui import QUndoStack
 
 from core.engine.images import ImageLoadError, load_display
 from core.store import BoxRow, ImageRow, Project
-from desktop_app.background.jobs import MapJob, ScoreJob, Task
-from desktop_app.background.progress import JobProgress
-from desktop_app.background.training import TrainJob
+from desktop_app.background.jobs import MapJob, Task
 from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEditor
 from desktop_app.class_edits import ClassEditor
+from desktop_app.job_desk import JobDesk
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
-from desktop_app.retraining import RetrainTrigger
 from ui.canvas.box_view import BoxView
 from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
@@ -78,11 +76,10 @@ class Controller(QObject):
             should be proposed.
         image_left(image_id): the annotator moved from this image to another.
 
-    Fine-tuning is queued (:class:`~desktop_app.background.training.TrainJob`) on demand
-    (:meth:`train_now`) and once the project's ``retrain_after`` boxes (default
-    :data:`~desktop_app.project_settings.RETRAIN_AFTER`) were accepted since the newest
-    version was trained (or since the last training was queued, which covers runs that
-    failed); one at a time (see :class:`~desktop_app.retraining.RetrainTrigger`).
+    Ranking and fine-tuning go through :attr:`jobs` (:class:`~desktop_app.job_desk.JobDesk`):
+    fine-tuning on demand (:meth:`train_now`) and once the project's ``retrain_after``
+    boxes were accepted since the newest version was trained (see
+    :class:`~desktop_app.retraining.RetrainTrigger`).
     """
 
     model_changed = Signal()
@@ -107,7 +104,6 @@ class Controller(QObject):
         self.submit_task = submit_task or (lambda _task: None)
         self.map_type: str | None = None  # None: the proposals' map
         self._typed_maps = TypedMaps(TYPED_MAPS)
-        self._jobs = JobProgress()
         self.undo_stack = QUndoStack(self)
         self.rows: list[ImageRow] = []
         self._position: dict[int, int] = {}  # image id → index in rows
@@ -116,7 +112,7 @@ class Controller(QObject):
         self.order = ("path", False)
         self.status_filter: str | None = None
         self.class_filter: str | None = None
-        self._trainer = RetrainTrigger(project)
+        self.jobs = JobDesk(project, window, self.submit_task, self.model_changed.emit)
         self.edits = BoxEditor(project, window, canvas, self.undo_stack, self)
         self.class_edits = ClassEditor(project, window, self.undo_stack, self)
         self._connect()
@@ -350,66 +346,25 @@ class Controller(QObject):
     # --- worker jobs ----------------------------------------------------------------------
 
     def rank_by_score(self) -> None:
-        """Score every image in the worker; the list is sorted by score when it is done."""
-        self.submit_task(ScoreJob())
-        self.window.statusBar().showMessage("Image scores are computed in the background", 4000)
-
-    def retrain_after(self) -> int:
-        """Accepted boxes that trigger fine-tuning; 0: only on demand."""
-        return self._trainer.retrain_after()
-
-    @property
-    def training_queued(self) -> bool:
-        """Whether a fine-tuning job is queued or running."""
-        return self._trainer.queued
+        self.jobs.rank_by_score()
 
     def train_now(self, accepted: int | None = None) -> None:
-        """Queue fine-tuning on the accepted boxes (it runs while no image waits for
-        proposals; review goes on meanwhile)."""
-        self.submit_task(self._trainer.job(accepted))
-        self.window.statusBar().showMessage(
-            "Learning your classes from the accepted boxes in the background", 4000
-        )
+        self.jobs.train_now(accepted)
 
     def maybe_train(self) -> bool:
-        """Queue fine-tuning if enough boxes were accepted since the last; True if queued."""
-        accepted = self._trainer.due()
-        if accepted is None:
-            return False
-        self.train_now(accepted)
-        return True
+        return self.jobs.maybe_train()
 
     def task_finished(self, task: Task) -> None:
         """A worker task ended (failures are reported through the worker's ``failed``)."""
-        if self.project.closed:
-            return
-        if isinstance(task, TrainJob):
-            self._trainer.finished()
-            if task.result is not None:
-                self.window.statusBar().showMessage(
-                    f"Model version {task.result} trained; proposing again with it", 5000
-                )
-                self.model_changed.emit()
-            return
-        if task.result is None:
+        if self.project.closed or self.jobs.finished(task) or task.result is None:
             return
         if isinstance(task, MapJob):
             self._typed_maps.put(task.image_id, task.kind, task.result)
             if task.image_id == self.current_id() and task.kind == self.map_type:
                 self.canvas.set_heatmap(task.result)
-        elif isinstance(task, ScoreJob):
-            self.window.statusBar().showMessage(f"Scored {task.result} images", 5000)
-            self.window.image_list.set_sort_order("image_score", True)
 
     def job_progress(self, label: str, done: int, total: int) -> None:
-        """Show the latest running worker job's progress with an ETA; hide it when every
-        job is finished."""
-        shown = self._jobs.update(label, done, total)
-        if shown is None:
-            self.window.set_job(None)
-        else:
-            self.window.set_job(*shown)
+        self.jobs.progress(label, done, total)
 
     def shown_job(self) -> str | None:
-        """The label of the job the status bar shows (what its Cancel button cancels)."""
-        return self._jobs.shown()
+        return self.jobs.shown_job()

@@ -42,7 +42,7 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     chosen = replace(DEFAULTS, retrain_after=3, align_saliency=True, pseudo_labels=True)
     session.apply_settings(chosen)
     assert session.worker is worker  # only how to train changed: no restart
-    assert session.controller.retrain_after() == 3
+    assert session.controller.jobs.trainer.retrain_after() == 3
     assert session.settings().align_saliency
     qtbot.waitUntil(lambda: all_proposed(session), timeout=LONG)
     controller = session.controller
@@ -50,9 +50,9 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
 
     for index in range(3):
         controller.show_index(index)
-        assert not controller.training_queued
+        assert not controller.jobs.trainer.queued
         controller.edits.add_drawn_box(boxes[index])
-    assert controller.training_queued
+    assert controller.jobs.trainer.queued
     qtbot.waitUntil(
         lambda: session.project.learning_records.active_model_version() is not None, timeout=LONG
     )
@@ -61,7 +61,7 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     assert version.classes == ("blob",) and version.metrics["accepted_boxes"] == 3
     assert "saliency_alignment" in version.metrics  # the settings reached the train job
     assert session.project.learning_records.training_runs()[0].params["include_unverified"]
-    qtbot.waitUntil(lambda: not controller.training_queued, timeout=LONG)
+    qtbot.waitUntil(lambda: not controller.jobs.trainer.queued, timeout=LONG)
     chosen = version.metrics["classes"]["blob"]["choice"]
     # The three unreviewed images are proposed again, by the user's class, with the model.
     qtbot.waitUntil(lambda: methods_of(session, "proposed") == {chosen}, timeout=LONG)
@@ -71,7 +71,7 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     assert names == {"blob"}  # the head names a user class, never an ImageNet one
     controller.show_index(3)
     controller.edits.add_drawn_box(boxes[3])
-    assert not controller.training_queued  # 1 new box since the version: not yet
+    assert not controller.jobs.trainer.queued  # 1 new box since the version: not yet
 
 
 def test_switching_the_model_version_in_the_dialog_proposes_again(qtbot, session, blobs):
