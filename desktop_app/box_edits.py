@@ -16,6 +16,7 @@ from PySide6.QtGui import QUndoStack
 
 from core.store import BoxRow, Project
 from core.store.models import LABEL_STATES
+from core.store.rows import BoxSpec
 from desktop_app.undo import BoxCommand
 from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
@@ -39,6 +40,7 @@ class ReviewScreen(Protocol):
     def show_class_counts(self) -> None: ...
     def show_image_id(self, image_id: int) -> None: ...
     def select_next_proposal(self) -> None: ...
+    def next_unreviewed(self) -> None: ...
     def maybe_train(self) -> bool: ...
 
 
@@ -67,6 +69,7 @@ class BoxEditor:
         self.canvas = canvas
         self.undo_stack = undo_stack
         self.screen = screen
+        self._empty_asked: int | None = None  # image whose "no proposals yet" was said
 
     @property
     def unreadable(self) -> str | None:
@@ -154,7 +157,9 @@ class BoxEditor:
         """Accept the selected box, or with ``every`` all proposals of the image, each
         with the class shown on it (a proposal without a class takes the current one);
         then select the next proposal. With nothing selected and no proposal left, mark
-        the image reviewed: what it holds now is all it holds (no box: no object)."""
+        the image reviewed: what it holds now is all it holds (no box: no object). Once
+        nothing is left to review, go on to the next image that needs review (unless the
+        window's auto-advance is off)."""
         image_id = self.current_id()
         if image_id is None or not self._editable():
             return
@@ -163,6 +168,7 @@ class BoxEditor:
         else:
             selected = self.canvas.selected_id()
             boxes = [b for b in [self._box(selected)] if b is not None] if selected else []
+            boxes = [b for b in boxes if b.state == "proposed" or b.class_name is not None]
         if not boxes:
             self._nothing_to_accept(image_id)
             return
@@ -175,17 +181,40 @@ class BoxEditor:
             lambda box_id: self.project.box_records.accept_box(box_id, class_name=names[box_id]),
             "accept",
         )
-        self.screen.select_next_proposal()
+        if self.project.box_records.boxes(image_id, states=["proposed"]):
+            self.screen.select_next_proposal()
+        else:
+            self._reviewed(image_id)
 
     def _nothing_to_accept(self, image_id: int) -> None:
         if self.project.box_records.boxes(image_id, states=["proposed"]):
             self.screen.select_next_proposal()
             message = "Nothing was selected: the next proposal is now; Space accepts it"
-        else:
-            self.project.set_status(image_id, "done")
-            self.screen.refresh(image_id)
-            labels = len(self.project.box_records.boxes(image_id, states=LABEL_STATES))
-            message = f"Image marked reviewed with {labels} box{'es' if labels != 1 else ''}"
+            self.window.statusBar().showMessage(message, 5000)
+            return
+        if self.project.image(image_id).status == "new" and self._empty_asked != image_id:
+            self._empty_asked = image_id  # proposals may still be on their way
+            self.window.statusBar().showMessage(
+                "No proposals yet for this image: press Space again to mark it reviewed "
+                "without boxes, or W to draw one",
+                6000,
+            )
+            return
+        self.project.set_status(image_id, "done")
+        self.screen.refresh(image_id)
+        self._reviewed(image_id)
+
+    def _reviewed(self, image_id: int) -> None:
+        """Nothing is left to review on the image: say so and go on to the next image that
+        needs review (with auto-advance)."""
+        self._empty_asked = None
+        labels = len(self.project.box_records.boxes(image_id, states=LABEL_STATES))
+        path = self.project.image(image_id).path
+        message = f"{path} reviewed with {labels} box{'es' if labels != 1 else ''}"
+        if self.window.auto_advance():
+            self.screen.next_unreviewed()
+            if self.current_id() != image_id:
+                message += " · A goes back"
         self.window.statusBar().showMessage(message, 5000)
 
     def reject(self) -> None:
@@ -238,6 +267,48 @@ class BoxEditor:
         )
         self._record("edit", before, self._box(box_id))
         self._changed(before.image_id)
+
+    def toggle_flag(self, flag: str) -> None:
+        """Ctrl+I / Ctrl+T: turn the selected box's ``difficult`` or ``truncated`` flag
+        on or off (undoable)."""
+        selected = self.canvas.selected_id()
+        before = self._box(selected) if selected is not None else None
+        if before is None or not self._editable():
+            self.window.statusBar().showMessage(f"Select a box to mark it {flag}", 4000)
+            return
+        value = not getattr(before, flag)
+        self.project.box_records.set_flags(before.id, **{flag: value})
+        self._record(flag, before, self._box(before.id))
+        self._changed(before.image_id)
+        self.window.statusBar().showMessage(f"Box {flag}: {'yes' if value else 'no'}", 3000)
+
+    def copy_boxes_from(self, source_id: int) -> None:
+        """Ctrl+D: add the accepted boxes of image ``source_id`` to the shown image, as
+        drawn boxes with their classes and flags, clipped to this image (one undo step)."""
+        image_id = self.current_id()
+        size = self.canvas.image_size()
+        if image_id is None or size is None or not self._editable():
+            return
+        width, height = size
+        copied = []
+        for b in self.project.box_records.boxes(source_id, states=LABEL_STATES):
+            x1, y1, x2, y2 = b.box
+            box = (max(0.0, x1), max(0.0, y1), min(width, x2), min(height, y2))
+            if box[0] < box[2] and box[1] < box[3] and b.class_name is not None:
+                copied.append(
+                    BoxSpec(b.class_name, box, difficult=b.difficult, truncated=b.truncated)
+                )
+        if not copied:
+            self.window.statusBar().showMessage("The previous image has no accepted box", 4000)
+            return
+        ids = self.project.box_records.add_boxes(image_id, copied)
+        self.undo_stack.beginMacro("copy boxes")
+        for box_id in ids:
+            self._record("copy", None, self._box(box_id))
+        self.undo_stack.endMacro()
+        self._changed(image_id)
+        count = f"{len(ids)} box{'es' if len(ids) != 1 else ''}"
+        self.window.statusBar().showMessage(f"Copied {count} from the previous image", 4000)
 
     def delete_box(self, box_id: int) -> None:
         before = self._box(box_id)

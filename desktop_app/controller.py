@@ -17,15 +17,16 @@ from PySide6.QtGui import QUndoStack
 
 from core.engine.images import ImageLoadError, load_display
 from core.store import BoxRow, ImageRow, Project
+from core.store.models import STATUSES
 from desktop_app.background.jobs import MapJob, Task
 from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEditor
 from desktop_app.class_edits import ClassEditor
 from desktop_app.job_desk import JobDesk
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
-from ui.canvas.box_view import BoxView
+from ui.box_view import BoxView
 from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
-from ui.panels.image_list import ImageListRow
+from ui.panels.image_list import SORT_KEYS, ImageListRow
 
 #: Statuses of images that still need a person's review.
 NEEDS_REVIEW = ("new", "proposed", "in_review")
@@ -46,6 +47,27 @@ def box_view(row: BoxRow, current_class: str | None = None) -> BoxView:
         row.confidence,
         hint=row.hint,
         tentative=tentative,
+        difficult=row.difficult,
+        truncated=row.truncated,
+    )
+
+
+SORTABLE = {key for key, _label in SORT_KEYS}
+#: Project settings that remember the list's sort order and filters.
+SORT_KEY, STATUS_FILTER_KEY, CLASS_FILTER_KEY = "ui.sort", "ui.status_filter", "ui.class_filter"
+
+
+def remembered_choices(
+    project: Project,
+) -> tuple[tuple[str, bool], str | None, str | None]:
+    """The sort order ``(key, descending)``, status filter and class filter remembered in
+    the project (path order and no filter when none are)."""
+    key, _, direction = (project.setting(SORT_KEY) or "path asc").partition(" ")
+    status = project.setting(STATUS_FILTER_KEY) or None
+    return (
+        (key if key in SORTABLE else "path", direction == "desc"),
+        status if status in STATUSES else None,
+        project.setting(CLASS_FILTER_KEY) or None,
     )
 
 
@@ -109,9 +131,7 @@ class Controller(QObject):
         self._position: dict[int, int] = {}  # image id → index in rows
         self.index = -1
         self.unreadable: str | None = None
-        self.order = ("path", False)
-        self.status_filter: str | None = None
-        self.class_filter: str | None = None
+        self.order, self.status_filter, self.class_filter = remembered_choices(project)
         self.jobs = JobDesk(project, window, self.submit_task, self.model_changed.emit)
         self.edits = BoxEditor(project, window, canvas, self.undo_stack, self)
         self.class_edits = ClassEditor(project, window, self.undo_stack, self)
@@ -120,6 +140,7 @@ class Controller(QObject):
         self.map_type = MAP_TYPES.get(window.heatmap_method())
         canvas.set_heatmap_visible(window.heatmap_box.isChecked())
         canvas.set_heatmap_opacity(window.opacity_slider.value() / 100)
+        window.image_list.show_choices(*self.order, self.status_filter, self.class_filter)
         self.refresh_classes(project.setting(CURRENT_CLASS_KEY))  # the class chosen last
         self.reload_list()
         if self.rows:
@@ -157,6 +178,15 @@ class Controller(QObject):
             (c.box_drawn, self.edits.add_drawn_box),
             (c.box_changed, self.edits.move_box),
             (c.delete_requested, self.edits.delete_box),
+            (c.selection_changed, self._selection_changed),
+            (w.box_list.box_chosen, self.canvas.select),
+            (w.box_list.visibility_toggled, self._set_box_visible),
+            (w.box_cycle_requested, c.select_next),
+            (w.view_requested, self._view),
+            (w.rejected_visibility_requested, self._toggle_rejected),
+            (w.boxes_visibility_requested, self._toggle_boxes),
+            (w.copy_previous_requested, self.copy_previous),
+            (w.flag_requested, self.edits.toggle_flag),
         ]
         self._connections = [signal.connect(slot) for signal, slot in pairs]
 
@@ -188,16 +218,19 @@ class Controller(QObject):
 
     def sort(self, key: str, descending: bool) -> None:
         self.order = (key, descending)
+        self.project.set_setting(SORT_KEY, f"{key} {'desc' if descending else 'asc'}")
         self.reload_list()
 
     def filter(self, status: str | None) -> None:
         self.status_filter = status
+        self.project.set_setting(STATUS_FILTER_KEY, status or "")
         self.reload_list()
         if self.rows:
             self.show_index(self.index)
 
     def filter_class(self, name: str | None) -> None:
         self.class_filter = name
+        self.project.set_setting(CLASS_FILTER_KEY, name or "")
         self.reload_list()
         if self.rows:
             self.show_index(self.index)
@@ -255,6 +288,8 @@ class Controller(QObject):
                 self.project.set_status(row.id, "new")
                 self.image_mended.emit(row.id)
         self.canvas.select(None)
+        if left != row.id:
+            self.canvas.clear_hidden()
         self.refresh(row.id)
         self.select_best_proposal()
         self._show_map(row)
@@ -285,8 +320,12 @@ class Controller(QObject):
             selected = self.canvas.selected_id()
             shown = [] if self.unreadable is not None else self.project.box_records.boxes(image_id)
             current = self.edits.current_class()
-            self.canvas.set_boxes([box_view(b, current) for b in shown])
+            views = [box_view(b, current) for b in shown]
+            self.canvas.set_boxes(views)
             self.canvas.select(selected)
+            self.window.box_list.set_boxes(
+                views, self.canvas.hidden_ids(), self.canvas.selected_id()
+            )
         self._update_position()
 
     def select_best_proposal(self) -> None:
@@ -303,6 +342,44 @@ class Controller(QObject):
         if not any(b.id == selected and b.state == "proposed" for b in self.canvas.boxes()):
             self.canvas.select(None)
             self.select_best_proposal()
+
+    def _selection_changed(self, box_id: int) -> None:
+        self.window.box_list.select(None if box_id < 0 else box_id)
+
+    def _set_box_visible(self, box_id: int, visible: bool) -> None:
+        self.canvas.set_box_visible(box_id, visible)
+        self.refresh_current()
+
+    def _view(self, how: str) -> None:
+        """Fit, zoom in, zoom out or 1:1 (the window's view keys)."""
+        actions = {
+            "fit": self.canvas.fit,
+            "in": self.canvas.zoom_in,
+            "out": self.canvas.zoom_out,
+            "actual": self.canvas.actual_size,
+        }
+        actions[how]()
+
+    def _toggle_rejected(self) -> None:
+        shown = not self.canvas.rejected_visible()
+        self.canvas.set_rejected_visible(shown)
+        rejected = sum(b.state == "rejected" for b in self.canvas.all_boxes())
+        what = f"{rejected} rejected proposal{'s' if rejected != 1 else ''}"
+        self.window.statusBar().showMessage(f"{what} {'shown' if shown else 'hidden'} (R)", 3000)
+
+    def _toggle_boxes(self) -> None:
+        shown = not self.canvas.boxes_visible()
+        self.canvas.set_boxes_visible(shown)
+        self.window.statusBar().showMessage(
+            "Boxes shown" if shown else "Boxes hidden: Ctrl+H shows them", 3000
+        )
+
+    def copy_previous(self) -> None:
+        """Ctrl+D: the previous image's boxes (in list order) onto this one."""
+        if self.index > 0:
+            self.edits.copy_boxes_from(self.rows[self.index - 1].id)
+        else:
+            self.window.statusBar().showMessage("There is no previous image", 3000)
 
     def proposals_ready(self, image_id: int) -> None:
         """The worker stored proposals (and a map) for ``image_id``."""

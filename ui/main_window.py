@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 from PySide6.QtCore import (
     QByteArray,
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.dialogs.help import KEYS, HelpDialog
+from ui.panels.box_list import BoxListPanel
 from ui.panels.class_field import ClassField
 from ui.panels.classes import ClassesPanel
 from ui.panels.image_list import ImageListPanel
@@ -106,6 +108,13 @@ class MainWindow(QMainWindow):
     model_versions_requested = Signal()
     export_requested = Signal()
     classes_file_chosen = Signal(str)
+    box_cycle_requested = Signal(int)
+    view_requested = Signal(str)
+    rejected_visibility_requested = Signal()
+    boxes_visibility_requested = Signal()
+    copy_previous_requested = Signal()
+    flag_requested = Signal(str)
+    auto_advance_toggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -134,6 +143,9 @@ class MainWindow(QMainWindow):
         self.classes_panel.class_activated.connect(self.class_field.choose)
         self._classes_dock = dock("Classes", "classes", self.classes_panel, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._classes_dock)
+        self.box_list = BoxListPanel(self)
+        self._boxes_dock = dock("Boxes", "boxes", self.box_list, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._boxes_dock)
         self._build_menus()
         self._help: HelpDialog | None = None
         self.resize(1280, 800)
@@ -208,8 +220,19 @@ class MainWindow(QMainWindow):
             "Space / Return": partial(accept, False),
             "Shift+Space / Shift+Return": partial(accept, True),
             "X": self.reject_requested.emit,
+            "Tab": partial(self.box_cycle_requested.emit, 1),
+            "Shift+Tab": partial(self.box_cycle_requested.emit, -1),
             "W": self.draw_requested.emit,
+            "Ctrl+D": self.copy_previous_requested.emit,
+            "Ctrl+I": partial(self.flag_requested.emit, "difficult"),
+            "Ctrl+T": partial(self.flag_requested.emit, "truncated"),
+            "R": self.rejected_visibility_requested.emit,
+            "Ctrl+H": self.boxes_visibility_requested.emit,
             "H": self.heatmap_box.toggle,
+            "Ctrl+0 / F": partial(self.view_requested.emit, "fit"),
+            "Ctrl+= / Ctrl++": partial(self.view_requested.emit, "in"),
+            "Ctrl+-": partial(self.view_requested.emit, "out"),
+            "Ctrl+1": partial(self.view_requested.emit, "actual"),
             "Ctrl+Z": self.undo_requested.emit,
             "Ctrl+Shift+Z / Ctrl+Y": self.redo_requested.emit,
             "Ctrl+S": self.save_requested.emit,
@@ -232,8 +255,18 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Proposal settings…", self.settings_requested.emit)
         self.recent_menu = file_menu.addMenu("Open recent")
         self._fill_recent_menu()
+        self.auto_advance_action = review_menu.addAction("Next image after the last box")
+        self.auto_advance_action.setCheckable(True)
+        self.auto_advance_action.setChecked(settings().value("review/auto_advance", True, bool))
+        self.auto_advance_action.setToolTip(
+            "When an image has nothing left to review, Space goes on to the next image "
+            "that needs review"
+        )
+        self.auto_advance_action.toggled.connect(self._auto_advance_toggled)
+        review_menu.addSeparator()
         review_menu.addAction(self._log_dock.toggleViewAction())
         review_menu.addAction(self._classes_dock.toggleViewAction())
+        review_menu.addAction(self._boxes_dock.toggleViewAction())
         tools_menu = self.menuBar().addMenu("&Tools")
         self.rank_action = tools_menu.addAction("Rank images by image score")
         self.rank_action.setToolTip("Score every image in the background, then sort by score")
@@ -245,6 +278,11 @@ class MainWindow(QMainWindow):
         self.versions_action.triggered.connect(
             lambda _checked=False: self.model_versions_requested.emit()
         )
+        self.statistics_action = tools_menu.addAction("Statistics")  # desktop_app.statistics
+        self.statistics_action.setToolTip("Show or hide the statistics view")
+        self.statistics_action.setShortcut(QKeySequence("Ctrl+G"))
+        self.statistics_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.addAction(self.statistics_action)  # a window key, listed in KEYS (F1)
 
     def _action(self, text: str, keys: list[str], slot: Callable[[], object]) -> QAction:
         """A window-wide action, so its keys work wherever the focus is in the window."""
@@ -341,8 +379,27 @@ class MainWindow(QMainWindow):
         if self._log_file is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(self._log_file))
 
+    def auto_advance(self) -> bool:
+        """Whether Space goes on to the next image once nothing is left to review."""
+        return self.auto_advance_action.isChecked()
+
+    def _auto_advance_toggled(self, on: bool) -> None:
+        settings().setValue("review/auto_advance", on)
+        self.auto_advance_toggled.emit(on)
+
+    def _start_folder(self) -> str:
+        """Where the open dialogs start: the folder chosen last (remembered across runs)."""
+        return str(settings().value("last_folder", ""))
+
+    def _remember_folder(self, path: str) -> None:
+        settings().setValue("last_folder", path)
+
     def _choose_folder(self) -> None:
-        if path := QFileDialog.getExistingDirectory(self, "Open a folder of images"):
+        path = QFileDialog.getExistingDirectory(
+            self, "Open a folder of images", self._start_folder()
+        )
+        if path:
+            self._remember_folder(str(Path(path).parent))
             self.open_folder_requested.emit(path)
 
     def _choose_classes_file(self) -> None:
@@ -353,7 +410,9 @@ class MainWindow(QMainWindow):
             self.classes_file_chosen.emit(path)
 
     def _choose_project(self) -> None:
-        if path := QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.db)")[0]:
+        start = self._start_folder()
+        if path := QFileDialog.getOpenFileName(self, "Open project", start, "Projects (*.db)")[0]:
+            self._remember_folder(str(Path(path).parent))
             self.open_project_requested.emit(path)
 
     def recent_projects(self) -> list[str]:

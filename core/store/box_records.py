@@ -81,6 +81,13 @@ class BoxRecords:
         with self._sessions.transaction(write=True) as s:
             box_changes.edit(s, box_id, box, class_name)
 
+    def set_flags(
+        self, box_id: int, *, difficult: bool | None = None, truncated: bool | None = None
+    ) -> None:
+        """Set a box's VOC ``difficult`` and/or ``truncated`` flag (None: leave it)."""
+        with self._sessions.transaction(write=True) as s:
+            box_changes.set_flags(s, box_id, difficult, truncated)
+
     def delete_box(self, box_id: int) -> None:
         """Remove a box; the event log keeps its class, coordinates and state."""
         with self._sessions.transaction(write=True) as s:

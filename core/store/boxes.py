@@ -138,6 +138,19 @@ def edit(s: Session, box_id: int, coords: Sequence[float] | None, class_name: st
     _log(s, box, "edit", {"before": before, "after": _detail(box, name)})
 
 
+def set_flags(s: Session, box_id: int, difficult: bool | None, truncated: bool | None) -> None:
+    """Set VOC's ``difficult`` and/or ``truncated`` flag (None leaves one as it is); logged
+    as ``flag`` with both values before and after. The box's state does not change."""
+    box, _name = _get(s, box_id)
+    before = {"difficult": box.difficult, "truncated": box.truncated}
+    if difficult is not None:
+        box.difficult = difficult
+    if truncated is not None:
+        box.truncated = truncated
+    after = {"difficult": box.difficult, "truncated": box.truncated}
+    _log(s, box, "flag", {"from": before, "to": after})
+
+
 def restore(s: Session, row: BoxRow) -> None:
     """Put a box back exactly as ``row`` describes it, under the same id, whether it was
     changed or deleted since (undo and redo); logged as ``restore``."""

@@ -47,6 +47,9 @@ def project(tmp_path):
 @pytest.fixture
 def app(qtbot, project):
     window, canvas = main_window(qtbot, (1000, 700), active=True)
+    window.auto_advance_action.setChecked(
+        False
+    )  # these tests stay on one image; see the session test
     heat = np.zeros((224, 224), np.float32)
     heat[40:120, 40:140] = 1.0
     controller = Controller(project, window, canvas, saliency=lambda _id: heat)
@@ -297,7 +300,7 @@ def test_rejecting_every_proposal_is_not_a_review_until_space_says_so(qtbot, app
     assert "Select a box" in window.statusBar().currentMessage()
     qtbot.keyClick(window, Qt.Key_Space)
     assert project.image(image).status == "done"
-    assert "marked reviewed with 0 boxes" in window.statusBar().currentMessage()
+    assert "a.png reviewed with 0 boxes" in window.statusBar().currentMessage()
 
 
 def test_undo_of_a_change_on_another_image_shows_that_image(qtbot, app, project):

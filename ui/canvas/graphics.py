@@ -13,11 +13,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.canvas.box_view import BoxView
+from ui.box_view import BoxView
 from ui.class_colors import class_color
 
 Box = tuple[float, float, float, float]
 Z_BOXES = 2
+#: The selected box is drawn above the others.
+Z_SELECTED = 2.5
+#: The outline of a rejected proposal when rejected proposals are shown.
+REJECTED_COLOR = QColor(150, 150, 150)
 # Handle directions, clockwise from the top-left corner: -1 moves x1 (y1), 1 moves x2 (y2).
 HANDLES = ((-1, -1), (0, -1), (1, -1), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0))
 HANDLE_CURSORS = {
@@ -61,6 +65,11 @@ def label_text(view: BoxView) -> str:
     still to review its confidence, or the network's guess as a hint with its confidence
     (``"raccoon · Arctic fox? 0.19"``). A reviewed box shows its class only."""
     name = view.class_name or "no class"
+    flags = [f for f, on in (("difficult", view.difficult), ("truncated", view.truncated)) if on]
+    if flags:
+        name = f"{name} [{', '.join(flags)}]"
+    if view.state == "rejected":
+        return f"{name} (rejected)"
     if view.state != "proposed":
         return name
     score = "" if view.confidence is None else f" {view.confidence:.2f}"
@@ -105,25 +114,39 @@ class _Label(QGraphicsSimpleTextItem):
 
 
 class BoxItem(QGraphicsRectItem):
-    """One box outline (solid, or dashed for proposals) with its caption."""
+    """One box outline (solid; dashed for proposals, dotted grey for rejected ones) with
+    its caption. The caption sits in the box's top-left corner, moved into ``visible`` (the
+    part of the scene on screen) when that corner is off screen."""
 
     def __init__(self, view: BoxView) -> None:
         super().__init__()
         self.box_id = view.id
-        color = class_color(view.class_name)
-        dashed = view.state == "proposed"
-        self.setPen(
-            cosmetic_pen(color, 2, Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
+        color = class_color(view.class_name) if view.state != "rejected" else REJECTED_COLOR
+        style = {"proposed": Qt.PenStyle.DashLine, "rejected": Qt.PenStyle.DotLine}.get(
+            view.state, Qt.PenStyle.SolidLine
         )
+        self.setPen(cosmetic_pen(color, 2, style))
         self.setZValue(Z_BOXES)
         self.label = _Label(label_text(view), color, self)
+        self._visible: QRectF | None = None
         self.set_box(view.box)
 
     def set_box(self, box: Box) -> None:
         """Move the outline and its caption to ``box`` (image pixels)."""
         x1, y1, x2, y2 = box
         self.setRect(QRectF(x1, y1, x2 - x1, y2 - y1))
-        self.label.setPos(x1, y1)
+        self.place_label(self._visible)
+
+    def place_label(self, visible: QRectF | None) -> None:
+        """Put the caption at the box's top-left corner, or where the box enters
+        ``visible`` (scene coordinates) when that corner is off screen."""
+        self._visible = visible
+        rect = self.rect()
+        x, y = rect.left(), rect.top()
+        if visible is not None:
+            x = min(max(x, visible.left()), rect.right())
+            y = min(max(y, visible.top()), rect.bottom())
+        self.label.setPos(x, y)
 
 
 def handle_point(box: Box, direction: tuple[int, int]) -> QPointF:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ui.canvas.view import Canvas
 
 HANDLE_GRAB = 6  # how far from a handle's centre a press still grabs it, view pixels
+CLICK_AGAIN = 4  # a click this close to the last one (view pixels) cycles the boxes under it
 BOX_GRAB = 3  # slack around a box's outline that still hits the box, view pixels
 MIN_DRAWN = 2.0  # smallest side of a drawn box, image pixels
 MIN_DRAWN_ON_SCREEN = 6.0  # and on screen, view pixels: a slip of the hand draws nothing
@@ -51,6 +52,9 @@ class CanvasInput:
         self._press = QPointF()  # image point where the current drag started
         self._last_view = QPointF()  # last view point of a pan
         self._start_box: Box = (0.0, 0.0, 0.0, 0.0)
+        self._last_click = QPointF(-1e9, -1e9)  # view point of the last click on a box
+        self._under: list[int] = []  # the boxes under the last press, nearest outline first
+        self._again = False  # the last press was a second click in place
         self._handle = graphics.HANDLES[0]
         self._rubber = canvas.scene().addRect(
             QRectF(), graphics.cosmetic_pen(Qt.GlobalColor.white, 1, Qt.PenStyle.DashLine)
@@ -105,7 +109,7 @@ class CanvasInput:
             self.drag, self._handle = Drag.RESIZE, handle
             self._start_box = layer.views[layer.selected].box
             return
-        box_id = self._box_at(pos)
+        box_id = self._clicked_box(pos)
         self._select_by_click(box_id)
         if box_id is None:
             self._start_pan()
@@ -121,6 +125,27 @@ class CanvasInput:
         if box_id != self.canvas.layer.selected:
             self.canvas.select(box_id)
             self.canvas.box_selected.emit(-1 if box_id is None else box_id)
+
+    def _clicked_box(self, pos: QPointF) -> int | None:
+        """The box a left press at ``pos`` selects: the one whose outline is nearest among
+        those under the pointer; on a press at the place of the last click, the selected
+        box stays (a drag moves it, a click without moving takes the next box there: see
+        :meth:`_click_again`)."""
+        self._under = self._boxes_at(pos)
+        selected = self.canvas.layer.selected
+        near = (pos - self._last_click).manhattanLength() <= CLICK_AGAIN
+        self._again = near and selected in self._under
+        if self._again:
+            return selected
+        return self._under[0] if self._under else None
+
+    def _click_again(self, pos: QPointF, moved: bool) -> None:
+        """After a release: a second click in place selects the next box under it, so
+        every box there can be reached."""
+        under, selected = self._under, self.canvas.layer.selected
+        if not moved and self._again and selected in under and len(under) > 1:
+            self._select_by_click(under[(under.index(selected) + 1) % len(under)])
+        self._last_click = QPointF(-1e9, -1e9) if moved else QPointF(pos)
 
     def move_event(self, event: QMouseEvent) -> None:
         """Continue the current drag, or show what a press would grab."""
@@ -153,8 +178,13 @@ class CanvasInput:
             self._finish_drawing()
         elif drag in (Drag.MOVE, Drag.RESIZE) and selected is not None:
             box = layer.views[selected].box
-            if box != self._start_box:
+            moved = box != self._start_box
+            if moved:
                 self.canvas.box_changed.emit(selected, box)
+            if drag == Drag.MOVE:
+                self._click_again(event.position(), moved)
+        elif drag == Drag.PAN:
+            self._last_click = QPointF(-1e9, -1e9)
         self._update_cursor(event.position())
 
     def _finish_drawing(self) -> None:
@@ -219,16 +249,25 @@ class CanvasInput:
                 return direction
         return None
 
-    def _box_at(self, pos: QPointF) -> int | None:
-        """The smallest shown box under ``pos``, so nested boxes stay reachable."""
+    def _boxes_at(self, pos: QPointF) -> list[int]:
+        """The shown boxes under ``pos``, nearest outline first, so the box whose edge the
+        pointer is on wins."""
         point = self.canvas.view_to_image(pos)
         slack = BOX_GRAB / self.canvas.transform().m11()
-        best: tuple[float, int] | None = None
+        found: list[tuple[float, int]] = []
         for view in self.canvas.layer.views.values():
             x1, y1, x2, y2 = view.box
-            inside_x = x1 - slack <= point.x() <= x2 + slack
-            if inside_x and y1 - slack <= point.y() <= y2 + slack:
-                area = (x2 - x1) * (y2 - y1)
-                if best is None or area < best[0]:
-                    best = (area, view.id)
-        return None if best is None else best[1]
+            if x1 - slack <= point.x() <= x2 + slack and y1 - slack <= point.y() <= y2 + slack:
+                edge = min(
+                    abs(point.x() - x1),
+                    abs(point.x() - x2),
+                    abs(point.y() - y1),
+                    abs(point.y() - y2),
+                )
+                found.append((edge, view.id != self.canvas.layer.selected, view.id))
+        return [box_id for _edge, _other, box_id in sorted(found)]
+
+    def _box_at(self, pos: QPointF) -> int | None:
+        """The box a press at ``pos`` would grab (for the cursor)."""
+        under = self._boxes_at(pos)
+        return under[0] if under else None

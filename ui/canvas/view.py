@@ -11,6 +11,8 @@ The boxes and their handles live in ``ui.canvas.box_layer``, the heatmap in
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -25,15 +27,16 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
+from ui.box_view import BoxView
 from ui.canvas import graphics
 from ui.canvas.box_layer import BoxLayer
-from ui.canvas.box_view import BoxView
 from ui.canvas.heatmap_layer import HeatmapLayer
 from ui.canvas.input import CanvasInput
 
 PLACEHOLDER_WIDTH = 60  # characters a line of placeholder text holds
-ZOOM_STEP = 1.25  # zoom factor per wheel notch
-ZOOM_LIMITS = (0.01, 64.0)
+ZOOM_STEP = 1.25  # zoom factor per wheel notch and per Ctrl+= / Ctrl+-
+#: The zoom range, as multiples of the scale that fits the whole image in the view.
+ZOOM_LIMITS = (0.25, 16.0)
 
 
 class Canvas(QGraphicsView):
@@ -42,15 +45,17 @@ class Canvas(QGraphicsView):
     Signals carry image pixels: ``box_drawn((x1, y1, x2, y2))`` after a drawing,
     ``box_selected(id)`` when a click changes the selection (-1 when it clears it),
     ``box_changed(id, (x1, y1, x2, y2))`` after a move, resize or nudge, and
-    ``delete_requested(id)`` on Delete or Backspace. Programmatic calls (``select``,
-    ``set_boxes``) emit nothing. The canvas never changes its boxes for good: owners apply
-    the change and call ``set_boxes`` again.
+    ``delete_requested(id)`` on Delete or Backspace; ``selection_changed(id)`` whenever
+    the selection changes, by a click or a call (-1: none), so a box list can follow.
+    The canvas never changes its boxes for good: owners apply the change and call
+    ``set_boxes`` again.
     """
 
     box_drawn = Signal(object)
     box_selected = Signal(int)
     box_changed = Signal(int, object)
     delete_requested = Signal(int)
+    selection_changed = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,13 +122,50 @@ class Canvas(QGraphicsView):
         return " ".join(self._placeholder.text().split())
 
     def set_boxes(self, boxes: list[BoxView]) -> None:
-        """Replace the boxes; rejected ones are not shown. Keeps the selection if its id stays."""
-        self.layer.set_boxes(boxes)
+        """Replace the boxes (in the order Tab visits them); rejected ones are shown only
+        while :meth:`set_rejected_visible` is on. Keeps the selection if its id stays."""
+        with self._selection_watch():
+            self.layer.set_boxes(boxes)
         self.input.boxes_replaced()
 
     def boxes(self) -> list[BoxView]:
-        """The boxes shown, as last given to :meth:`set_boxes` (rejected ones left out)."""
+        """The boxes shown, as last given to :meth:`set_boxes`: hidden ones left out, and
+        rejected ones unless they are shown."""
         return list(self.layer.views.values())
+
+    def all_boxes(self) -> list[BoxView]:
+        """Every box last given to :meth:`set_boxes`, shown or not."""
+        return list(self.layer.all_views)
+
+    # Visibility
+
+    def set_box_visible(self, box_id: int, visible: bool) -> None:
+        """Hide or show one box until the image changes."""
+        with self._selection_watch():
+            self.layer.set_hidden(box_id, not visible)
+
+    def hidden_ids(self) -> set[int]:
+        return set(self.layer.hidden)
+
+    def set_rejected_visible(self, visible: bool) -> None:
+        """Show rejected proposals (dotted grey), or leave them out (the default)."""
+        with self._selection_watch():
+            self.layer.set_show_rejected(visible)
+
+    def rejected_visible(self) -> bool:
+        return self.layer.show_rejected
+
+    def set_boxes_visible(self, visible: bool) -> None:
+        """Show or hide every box (to see the image alone)."""
+        with self._selection_watch():
+            self.layer.set_show_boxes(visible)
+
+    def boxes_visible(self) -> bool:
+        return self.layer.show_boxes
+
+    def clear_hidden(self) -> None:
+        """A new image: every box of it starts visible."""
+        self.layer.hidden.clear()
 
     def set_heatmap(self, heat: np.ndarray | None) -> None:
         """Show a ``(h, w)`` map of values in 0-1 stretched over the image, or none."""
@@ -148,8 +190,29 @@ class Canvas(QGraphicsView):
         return self.layer.selected
 
     def select(self, box_id: int | None) -> None:
-        """Select a shown box (None or an unknown id clears the selection); emits nothing."""
-        self.layer.select(box_id)
+        """Select a shown box (None or an unknown id clears the selection)."""
+        with self._selection_watch():
+            self.layer.select(box_id)
+
+    def select_next(self, step: int = 1) -> None:
+        """Select the next (``step`` 1) or previous (-1) shown box, in the order given,
+        going round; the first (or last) when none is selected (Tab / Shift+Tab)."""
+        ids = list(self.layer.views)
+        if not ids:
+            return
+        current = self.layer.selected
+        if current is None:
+            self.select(ids[0] if step > 0 else ids[-1])
+        else:
+            self.select(ids[(ids.index(current) + step) % len(ids)])
+
+    @contextmanager
+    def _selection_watch(self) -> Iterator[None]:
+        """Emit ``selection_changed`` if the selection differs after the block."""
+        before = self.layer.selected
+        yield
+        if self.layer.selected != before:
+            self.selection_changed.emit(-1 if self.layer.selected is None else self.layer.selected)
 
     # Drawing
 
@@ -200,6 +263,60 @@ class Canvas(QGraphicsView):
         if self._size is not None:
             width, height = self._size
             self.fitInView(QRectF(0, 0, width, height), Qt.AspectRatioMode.KeepAspectRatio)
+        self._labels_in_view()
+
+    def fit_scale(self) -> float:
+        """View pixels per image pixel at which the whole image fits (1 with no image)."""
+        if self._size is None:
+            return 1.0
+        margin = 2 * self.frameWidth() + 4
+        room = self.viewport().width() - margin, self.viewport().height() - margin
+        return max(min(room[0] / self._size[0], room[1] / self._size[1]), 1e-6)
+
+    def zoom(self) -> float:
+        """View pixels per image pixel (1: one image pixel per screen pixel)."""
+        return self.transform().m11()
+
+    def zoom_to(self, scale: float) -> None:
+        """Zoom to ``scale`` view pixels per image pixel, within :data:`ZOOM_LIMITS` times
+        the fitting scale, around the view's centre (or the cursor, for the wheel)."""
+        if self._size is None:
+            return
+        fit = self.fit_scale()
+        target = min(max(scale, ZOOM_LIMITS[0] * fit), ZOOM_LIMITS[1] * fit)
+        self._auto_fit = False
+        factor = target / self.zoom()
+        self.scale(factor, factor)
+        self._labels_in_view()
+
+    def zoom_in(self) -> None:
+        self._zoom_at_centre(self.zoom() * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self._zoom_at_centre(self.zoom() / ZOOM_STEP)
+
+    def actual_size(self) -> None:
+        """One image pixel per screen pixel (Ctrl+1)."""
+        self._zoom_at_centre(1.0)
+
+    def _zoom_at_centre(self, scale: float) -> None:
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        try:
+            self.zoom_to(scale)
+        finally:
+            self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+
+    def visible_rect(self) -> QRectF:
+        """The part of the scene on screen, in image pixels."""
+        return self.mapToScene(self.viewport().rect()).boundingRect()
+
+    def _labels_in_view(self) -> None:
+        self.layer.keep_labels_in(self.visible_rect())
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        """A pan or scroll: the captions follow into the view."""
+        super().scrollContentsBy(dx, dy)
+        self._labels_in_view()
 
     def image_to_view(self, x: float, y: float) -> QPointF:
         """Viewport position of the image point ``(x, y)``."""
@@ -214,14 +331,13 @@ class Canvas(QGraphicsView):
         super().resizeEvent(event)
         if self._auto_fit:
             self.fit()
+        else:
+            self._labels_in_view()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
-        """Zoom around the cursor."""
+        """Zoom around the cursor, within :data:`ZOOM_LIMITS`."""
         notches = event.angleDelta().y() / 120
         if notches == 0 or self._size is None:
             return
-        scale = self.transform().m11()
-        target = min(max(scale * ZOOM_STEP**notches, ZOOM_LIMITS[0]), ZOOM_LIMITS[1])
-        self._auto_fit = False
-        self.scale(target / scale, target / scale)
+        self.zoom_to(self.zoom() * ZOOM_STEP**notches)
         event.accept()

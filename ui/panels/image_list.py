@@ -223,6 +223,21 @@ class ImageListPanel(QWidget):
         """The class whose images are shown, or None for all."""
         return self.class_combo.currentData()
 
+    def show_choices(
+        self, key: str, descending: bool, status: str | None, class_name: str | None
+    ) -> None:
+        """Show a sort order and filters (remembered ones) without emitting anything; a
+        class not offered yet is chosen once :meth:`set_filter_classes` offers it."""
+        blocked = (self.sort_combo, self.descending, self.filter_combo, self.class_combo)
+        blockers = [QSignalBlocker(widget) for widget in blocked]
+        self.sort_combo.setCurrentIndex(max(0, self.sort_combo.findData(key)))
+        self.descending.setChecked(descending)
+        self.filter_combo.setCurrentIndex(max(0, self.filter_combo.findData(status)))
+        if class_name is not None and self.class_combo.findData(class_name) < 0:
+            self.class_combo.addItem(class_name, class_name)
+        self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(class_name)))
+        del blockers
+
     def set_filter_classes(self, names: list[str]) -> None:
         """Offer these classes in the class filter, keeping the chosen one if it stays."""
         current = self.class_filter()
@@ -247,7 +262,7 @@ class ImageListPanel(QWidget):
                 | QItemSelectionModel.SelectionFlag.Rows
             )
             self.table.selectionModel().setCurrentIndex(index, flags)
-            self.table.scrollTo(index)
+            self.table.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
         finally:
             self._quiet = False
 

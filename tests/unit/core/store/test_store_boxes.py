@@ -211,6 +211,30 @@ def test_coordinates_round_trip_exactly(project, xs, ys):
     assert next(r.box for r in project.box_records.boxes(iid) if r.id == bid) == box
 
 
+def test_flags_change_only_the_flags_and_are_logged(project):
+    image = image_id(project, "a.jpg")
+    box_id = project.box_records.add_box(image, "cat", (1, 2, 30, 40), origin="proposal")
+    project.box_records.set_flags(box_id, difficult=True)
+    project.box_records.set_flags(box_id, truncated=True)
+    project.box_records.set_flags(box_id, difficult=False)
+    (row,) = project.box_records.boxes(image)
+    assert (row.difficult, row.truncated, row.state, row.box) == (
+        False,
+        True,
+        "accepted",
+        (1, 2, 30, 40),
+    )
+    events = reversed(project.box_records.events())  # newest first
+    flags = [e["detail"] for e in events if e["action"] == "flag"]
+    assert [f["to"] for f in flags] == [
+        {"difficult": True, "truncated": False},
+        {"difficult": True, "truncated": True},
+        {"difficult": False, "truncated": True},
+    ]
+    with pytest.raises(KeyError):
+        project.box_records.set_flags(box_id + 1, difficult=True)
+
+
 def test_restore_box_undoes_changes_and_deletion(project):
     image = image_id(project, "a.jpg")
     box_id = project.box_records.add_box(

@@ -17,7 +17,8 @@ class BoxView:
     ``class_name`` is the class the box is saved with; for a proposal that has none yet
     it is the class it will take if accepted (the current class, ``tentative`` True), or
     None when there is no class to take. ``hint`` is the network's own guess for such a
-    proposal (an ImageNet name), shown as a hint only.
+    proposal (an ImageNet name), shown as a hint only. ``difficult`` and ``truncated`` are
+    Pascal VOC's flags.
     """
 
     id: int
@@ -28,3 +29,5 @@ class BoxView:
     confidence: float | None = None
     hint: str | None = None
     tentative: bool = False
+    difficult: bool = False
+    truncated: bool = False
