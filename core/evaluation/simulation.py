@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from core.engine.boxes import iou_matrix
+from core.evaluation.plots import learning_curve_png
 from core.evaluation.replay_project import ReplayProject
 from core.learning.evidence import Evidence
 from core.learning.model import LearnedModel
@@ -241,43 +241,13 @@ def write_csv(sim: Simulation, path: str | Path) -> None:
 
 
 def plot_png(sim: Simulation, path: str | Path, title: str = "") -> None:
-    """Learning curve (640 × 400 PNG): CorLoc on the images not yet reviewed (blue) and
-    the share of boxes accepted as is (green), against images reviewed."""
-    width, height, margin = 640, 400, 50
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    x0, y0, x1, y1 = margin, height - margin, width - 20, 30
-    cv2.rectangle(canvas, (x0, y1), (x1, y0), (0, 0, 0), 1)
-    last = max((s.reviewed for s in sim.steps), default=1)
-    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = int(y0 - v * (y0 - y1))
-        cv2.line(canvas, (x0, y), (x1, y), (220, 220, 220), 1)
-        cv2.putText(canvas, f"{v:.2f}", (5, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
-    cv2.putText(
-        canvas,
-        f"images reviewed (0-{last})",
-        (x0 + 180, height - 15),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.45,
-        (0, 0, 0),
-        1,
+    """Learning curve (640 × 400 PNG, drawn by :mod:`core.evaluation.plots`): CorLoc on
+    the images not yet reviewed (blue) and the share of boxes accepted as is (green),
+    against images reviewed, with axis ticks and labels."""
+    learning_curve_png(
+        path,
+        [s.reviewed for s in sim.steps],
+        [s.corloc_remaining for s in sim.steps],
+        [s.accepted_rate for s in sim.steps],
+        title,
     )
-    cv2.putText(canvas, title, (x0, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
-    series = [
-        ("CorLoc on the rest", "corloc_remaining", (200, 80, 0)),
-        ("accepted as is", "accepted_rate", (0, 150, 0)),
-    ]
-    for k, (label, attr, colour) in enumerate(series):
-        points = [
-            (int(x0 + s.reviewed / last * (x1 - x0)), int(y0 - getattr(s, attr) * (y0 - y1)))
-            for s in sim.steps
-            if getattr(s, attr) is not None
-        ]
-        if len(points) > 1:
-            cv2.polylines(canvas, [np.array(points, np.int32)], False, colour, 2, cv2.LINE_AA)
-        for p in points:
-            cv2.circle(canvas, p, 3, colour, -1)
-        cv2.putText(
-            canvas, label, (x0 + 10, y1 + 20 + 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1
-        )
-    if not cv2.imwrite(str(path), canvas):
-        raise OSError(f"could not write {path}")

@@ -12,6 +12,7 @@ from PIL import Image
 
 from core.engine.backbones import load_backbone
 from core.engine.proposals import Proposal
+from core.evaluation.plots import CORLOC_COLOUR
 from core.evaluation.replay_project import ReplayProject
 from core.evaluation.simulation import Costs, Counts, Truth, review_image, simulate
 from core.evaluation.simulation_data import load_replay
@@ -113,7 +114,10 @@ def test_simulate_cli_counts_add_up_and_writes_csv_and_plot(scene_folder, tmp_pa
     with open(csv_path, encoding="utf-8") as f:
         assert [int(r["reviewed"]) for r in csv.DictReader(f)] == [5, 10, 14]
     plot = cv2.imread(str(png_path))
-    assert plot is not None and plot.shape == (400, 640, 3)
+    assert plot is not None and plot.shape == (400, 640, 3)  # drawn by core.evaluation.plots
+    blue = np.array([int(CORLOC_COLOUR[i : i + 2], 16) for i in (5, 3, 1)])  # BGR
+    assert (np.abs(plot.astype(int) - blue).sum(axis=2) < 30).sum() > 50  # CorLoc is drawn
+    assert (plot < 100).all(axis=2).sum() > 500  # black axes, ticks and labels
 
 
 def test_simulate_budget_stops_early_and_reports_corloc_on_the_rest(scene_folder, capsys):
