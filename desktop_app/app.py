@@ -82,6 +82,9 @@ class Session:
         self.controller.model_changed.connect(self.repropose_unreviewed)
         self.controller.image_mended.connect(self.propose_image)
         self.controller.image_left.connect(self._propose_held)
+        from desktop_app.statistics import watch_statistics  # Tools > Statistics (Ctrl+G)
+
+        watch_statistics(self.window, project, self.controller)
         self._start_worker()
         self.window.add_recent(str(project.db_path))
         self.window.setWindowTitle(f"SaliBox — {project.root}")

@@ -20,6 +20,11 @@ def _percent(part: int, whole: int) -> str:
     return f"{part / whole:.0%}" if whole else "–"
 
 
+def _count(n: int, noun: str, plural: str = "") -> str:
+    """``"1 image"``, ``"2 images"``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def summary_lines(
     images_per_status: Mapping[str, int],
     boxes_per_class: Mapping[str, int],
@@ -29,17 +34,17 @@ def summary_lines(
     became of the reviewed proposals (``outcomes``: accepted, edited, rejected, drawn)."""
     total = sum(images_per_status.values())
     statuses = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in images_per_status.items() if n)
-    images = f"{total} images" + (f": {statuses}" if statuses else "")
+    images = _count(total, "image") + (f": {statuses}" if statuses else "")
     boxes = sum(boxes_per_class.values())
     classes = ", ".join(f"{name} {n}" for name, n in boxes_per_class.items())
-    labels = f"{boxes} accepted boxes" + (f": {classes}" if classes else "")
+    labels = _count(boxes, "accepted box", "accepted boxes") + (f": {classes}" if classes else "")
     accepted, edited = outcomes.get("accepted", 0), outcomes.get("edited", 0)
     rejected, drawn = outcomes.get("rejected", 0), outcomes.get("drawn", 0)
     reviewed = accepted + edited + rejected
     review = (
-        f"{reviewed} proposals reviewed: {_percent(accepted, reviewed)} accepted as is, "
-        f"{_percent(edited, reviewed)} edited, {_percent(rejected, reviewed)} rejected; "
-        f"{drawn} boxes drawn"
+        f"{_count(reviewed, 'proposal')} reviewed: {_percent(accepted, reviewed)} accepted as "
+        f"is, {_percent(edited, reviewed)} edited, {_percent(rejected, reviewed)} rejected; "
+        f"{_count(drawn, 'box', 'boxes')} drawn"
     )
     return images, labels, review
 
