@@ -257,7 +257,8 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
         self.auto_advance_action = review_menu.addAction("Next image after the last box")
         self.auto_advance_action.setCheckable(True)
-        self.auto_advance_action.setChecked(settings().value("review/auto_advance", True, bool))
+        advance = settings().value("review/auto_advance", True, bool)
+        self.auto_advance_action.setChecked(bool(advance))
         self.auto_advance_action.setToolTip(
             "When an image has nothing left to review, Space goes on to the next image "
             "that needs review"

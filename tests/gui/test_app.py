@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QRectF, QSettings, Qt
 
+from core.formats.voc import read_voc
+from core.services.exporter import export_project
 from core.store import Project
 from desktop_app.controller import Controller
 from tests.helpers.gui import main_window
@@ -315,3 +317,83 @@ def test_undo_of_a_change_on_another_image_shows_that_image(qtbot, app, project)
     assert project.box_records.boxes(first)[0].state == "proposed"
     assert [b.state for b in canvas.boxes()] == ["proposed"]
     assert "a.png" in window.statusBar().currentMessage()
+
+
+def test_ctrl_d_copies_the_previous_images_boxes_in_one_undo_step(qtbot, app, project):
+    window, canvas, controller = app
+    first = controller.current_id()
+    project.box_records.add_box(first, "dog", (150, 90, 230, 130), difficult=True)  # past b's edge
+    controller.refresh(first)
+    qtbot.keyClick(window, Qt.Key_D)
+    second = controller.current_id()
+    qtbot.keyClick(window, Qt.Key_D, Qt.ControlModifier)
+    copied = project.box_records.boxes(second)
+    assert [(b.class_name, b.box, b.origin, b.state, b.difficult) for b in copied] == [
+        ("dog", (150, 90, 200, 120), "human", "accepted", True)  # clipped to b's 200 x 120
+    ]  # the proposal still to review was not copied
+    assert shown(canvas) == stored(project, second)
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
+    assert project.box_records.boxes(second) == []
+    qtbot.keyClick(window, Qt.Key_A)
+    qtbot.keyClick(window, Qt.Key_D, Qt.ControlModifier)  # the first image has no previous
+    assert "no previous image" in window.statusBar().currentMessage()
+
+
+def test_difficult_and_truncated_are_toggled_on_the_selected_box_and_exported(
+    qtbot, app, project, tmp_path
+):
+    window, canvas, controller = app
+    first = controller.current_id()
+    qtbot.keyClick(window, Qt.Key_Space)  # accept the proposal as "dog"
+    box_id = project.box_records.boxes(first)[0].id
+    canvas.select(box_id)
+    qtbot.keyClick(window, Qt.Key_I, Qt.ControlModifier)
+    qtbot.keyClick(window, Qt.Key_T, Qt.ControlModifier)
+    row = project.box_records.boxes(first)[0]
+    assert (row.difficult, row.truncated, row.state) == (True, True, "accepted")
+    assert "[difficult, truncated]" in box_items_text(canvas)
+    assert window.box_list.table.item(0, 2).text() == "accepted, difficult, truncated"
+    qtbot.keyClick(window, Qt.Key_T, Qt.ControlModifier)
+    assert not project.box_records.boxes(first)[0].truncated
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)  # undo gives it back
+    assert project.box_records.boxes(first)[0].truncated
+    project.set_status(first, "done")
+    export_project(project, "voc", tmp_path / "voc")
+    (obj,) = read_voc(tmp_path / "voc" / "Annotations" / "a.xml").objects
+    assert (obj.difficult, obj.truncated) == (True, True)
+
+
+def box_items_text(canvas: Canvas) -> str:
+    return " ".join(item.label.text() for item in canvas.scene().items() if hasattr(item, "label"))
+
+
+def test_sort_and_filters_are_remembered_per_project(qtbot, app, project):
+    window, canvas, controller = app
+    project.set_status(controller.current_id(), "proposed")
+    window.image_list.set_sort_order("path", True)
+    window.image_list.filter_combo.setCurrentIndex(window.image_list.filter_combo.findData("new"))
+    assert [r.path for r in controller.rows] == ["c.png", "b.png"]
+    controller.disconnect_all()
+    again = Controller(project, window, canvas)  # the project opened again
+    assert again.order == ("path", True) and again.status_filter == "new"
+    assert [r.path for r in again.rows] == ["c.png", "b.png"]
+    assert window.image_list.sort_order() == ("path", True)
+    assert window.image_list.status_filter() == "new"
+
+
+def test_without_auto_advance_space_stays_and_with_it_goes_on(qtbot, app, project):
+    window, _canvas, controller = app
+    first = controller.current_id()
+    qtbot.keyClick(window, Qt.Key_Space)  # auto-advance is off in this fixture
+    assert controller.current_id() == first and project.image(first).status == "done"
+    window.auto_advance_action.setChecked(True)
+    qtbot.keyClick(window, Qt.Key_Space)  # nothing left: on to the next image to review
+    second = controller.current_id()
+    assert project.image(second).path == "b.png"
+    # b.png has no proposals yet: the first Space only warns, the second marks it reviewed.
+    qtbot.keyClick(window, Qt.Key_Space)
+    assert project.image(second).status == "new"
+    assert "No proposals yet" in window.statusBar().currentMessage()
+    qtbot.keyClick(window, Qt.Key_Space)
+    assert project.image(second).status == "done"
+    assert project.image(controller.current_id()).path == "c.png"

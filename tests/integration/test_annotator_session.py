@@ -18,6 +18,8 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
 
 from core.formats.voc import read_voc
+from core.store import Project
+from core.store.rows import BoxSpec
 from ui.dialogs.export import ExportDialog
 from ui.panels.classes import class_item_text
 from ui.panels.image_list import status_label
@@ -265,3 +267,118 @@ def test_an_annotator_session_saves_exactly_what_the_screen_shows(qtbot, session
     screen_matches_database(session)
     assert session.controller.current_id() == first  # the list starts at the first image
     assert accepted in project.box_records.boxes(first)
+
+
+@pytest.fixture
+def proposed(tmp_path) -> Path:
+    """Eight scenes already proposed, as the worker leaves them: one proposal on each of
+    the first five and on the last two, three on the sixth."""
+    folder = tmp_path / "proposed scenes"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    with Project.open(Project.default_db_path(folder), folder) as project:
+        for i in range(8):
+            scene = np.full((240, 320, 3), 80, np.uint8)
+            scene[40:200, 60:260] = rng.integers(0, 255, 3)
+            Image.fromarray(scene).save(folder / f"scene {i}.png")
+        project.register_images([f"scene {i}.png" for i in range(8)])
+        for i in range(8):
+            image = project.image_by_path(f"scene {i}.png")
+            boxes = [(60, 40, 260, 200)] + (
+                [(10, 10, 50, 50), (200, 150, 300, 230)] if i == 5 else []
+            )
+            specs = [
+                BoxSpec(
+                    None,
+                    box,
+                    origin="proposal",
+                    state="proposed",
+                    confidence=0.9 - k / 10,
+                    hint="tabby",
+                )
+                for k, box in enumerate(boxes)
+            ]
+            project.box_records.replace_proposals(image.id, specs)
+            project.set_image_size(image.id, 320, 240)
+            project.set_status(image.id, "proposed")
+    return folder
+
+
+def lists_in_step(session) -> None:
+    """The Boxes dock lists the shown image's boxes and highlights the canvas's selection."""
+    window, canvas = session.window, session.canvas
+    assert window.box_list.box_ids() == [b.id for b in canvas.all_boxes()]
+    assert window.box_list.selected_id() == canvas.selected_id()
+
+
+def test_a_folder_of_good_proposals_is_reviewed_with_one_key_per_box(qtbot, session, proposed):
+    window, canvas, project_path = session.window, session.canvas, proposed
+    window.resize(1200, 800)
+    with qtbot.waitExposed(window):
+        window.show()
+    assert session.open(str(project_path))
+    project, controller = session.project, session.controller
+    type_class(qtbot, window, "cat")
+    paths = [project.image(controller.rows[i].id).path for i in range(8)]
+
+    # Space alone: five images, five accepted boxes of the class chosen, the sixth on screen.
+    for i in range(5):
+        assert project.image(controller.current_id()).path == paths[i]
+        lists_in_step(session)
+        key(qtbot, session, Qt.Key.Key_Space)
+    accepted = [b for r in project.images() for b in project.box_records.boxes(r.id, ["accepted"])]
+    assert [(b.class_name, b.origin) for b in accepted] == [("cat", "proposal")] * 5
+    assert [r.status for r in project.images()[:5]] == ["done"] * 5
+    sixth = controller.current_id()
+    assert project.image(sixth).path == paths[5]
+
+    # Tab and Shift+Tab go round the sixth image's three boxes, the Boxes dock in step.
+    ids = [b.id for b in canvas.boxes()]
+    assert canvas.selected_id() == ids[0]  # the best proposal, selected on opening
+    key(qtbot, session, Qt.Key.Key_Tab)
+    assert canvas.selected_id() == ids[1]
+    lists_in_step(session)
+    key(qtbot, session, Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+    key(qtbot, session, Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+    assert canvas.selected_id() == ids[2]
+    lists_in_step(session)
+    # A click on a row of the Boxes dock selects that box on the canvas.
+    table = window.box_list.table
+    rect = table.visualItemRect(table.item(1, 1))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert canvas.selected_id() == ids[1]
+    lists_in_step(session)
+
+    # X rejects it and selects the next one still to review; R shows the rejected one.
+    key(qtbot, session, Qt.Key.Key_X)
+    assert next(b for b in project.box_records.boxes(sixth) if b.id == ids[1]).state == "rejected"
+    assert canvas.selected_id() == ids[0]
+    assert ids[1] not in [b.id for b in canvas.boxes()]
+    key(qtbot, session, Qt.Key.Key_R)
+    assert ids[1] in [b.id for b in canvas.boxes()]
+    lists_in_step(session)
+
+    # Zoom in twice, then Ctrl+0 fits the whole image again.
+    fitted = canvas.zoom()
+    key(qtbot, session, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    key(qtbot, session, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom() == pytest.approx(fitted * 1.25**2, rel=0.02)
+    key(qtbot, session, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom() == pytest.approx(fitted, rel=0.02)
+
+    # Shift+Space accepts the rest; nothing is left, so the seventh image comes.
+    key(qtbot, session, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
+    states = sorted(b.state for b in project.box_records.boxes(sixth))
+    assert states == ["accepted", "accepted", "rejected"]
+    assert project.image(sixth).status == "done"
+    assert project.image(controller.current_id()).path == paths[6]
+
+    # Undo from the seventh image opens the sixth and takes the accepts back.
+    key(qtbot, session, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert controller.current_id() == sixth
+    states = sorted(b.state for b in project.box_records.boxes(sixth))
+    assert states == ["proposed", "proposed", "rejected"]
+    lists_in_step(session)
+    key(qtbot, session, Qt.Key.Key_R)  # rejected proposals hidden again
+    session.qtbot = qtbot
+    screen_matches_database(session)

@@ -250,11 +250,11 @@ class CanvasInput:
         return None
 
     def _boxes_at(self, pos: QPointF) -> list[int]:
-        """The shown boxes under ``pos``, nearest outline first, so the box whose edge the
-        pointer is on wins."""
+        """The shown boxes under ``pos``, nearest outline first (the selected box first
+        among equals), so the box whose edge the pointer is on wins."""
         point = self.canvas.view_to_image(pos)
         slack = BOX_GRAB / self.canvas.transform().m11()
-        found: list[tuple[float, int]] = []
+        found: list[tuple[float, bool, int]] = []  # (edge distance, not selected, id)
         for view in self.canvas.layer.views.values():
             x1, y1, x2, y2 = view.box
             if x1 - slack <= point.x() <= x2 + slack and y1 - slack <= point.y() <= y2 + slack:

@@ -99,7 +99,8 @@ class BoxListPanel(QWidget):
             if box_id in self._ids:
                 row = self._ids.index(box_id)
                 self.table.selectRow(row)
-                self.table.scrollToItem(self.table.item(row, 1))
+                if (item := self.table.item(row, 1)) is not None:
+                    self.table.scrollToItem(item)
 
     def selected_id(self) -> int | None:
         rows = {index.row() for index in self.table.selectionModel().selectedRows()}
