@@ -21,6 +21,7 @@ from core.store import Project, StoreError
 from desktop_app.logs import log
 from ui.class_colors import class_color
 from ui.main_window import MainWindow, dock
+from ui.panels.image_list import STATUS_COLOURS
 
 if TYPE_CHECKING:
     from desktop_app.controller import Controller
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Shortest time between two refreshes of a visible view, in milliseconds.
 REFRESH_MS = 1000
+#: Share of the window's height the dock takes when first shown (docked at the bottom).
+SHARE_OF_HEIGHT = 0.45
 #: The Qt object name of the view (one per window) and of its dock (its saved place).
 NAME = "statistics"
 
@@ -85,6 +88,8 @@ class StatisticsView(QObject):
             self.dock.visibilityChanged.connect(self._shown)
             if not self.window.restoreDockWidget(self.dock):
                 self.window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
+                height = round(self.window.height() * SHARE_OF_HEIGHT)
+                self.window.resizeDocks([self.dock], [height], Qt.Orientation.Vertical)
         return self.dock
 
     def _shown(self, visible: bool) -> None:
@@ -115,7 +120,8 @@ class StatisticsView(QObject):
         panel.set_summary(stats.images_per_status, stats.boxes_per_class, outcomes)
         names = set(stats.boxes_per_class).union(*(v.corloc for v in stats.versions))
         colours = {name: class_color(name).darker(130).name() for name in names}
-        draw_statistics(panel.figure, stats, colours)
+        statuses = {status: colour.name() for status, colour in STATUS_COLOURS.items()}
+        draw_statistics(panel.figure, stats, colours, statuses)
         panel.redraw()
         self.stale = False
         self.refreshes += 1

@@ -16,7 +16,13 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from core.services.statistics import BlockShare, ProposalFates, Statistics, VersionScores
+from core.services.statistics import (
+    BLOCK,
+    BlockShare,
+    ProposalFates,
+    Statistics,
+    VersionScores,
+)
 
 #: Colours of the two learning-curve series and of the three proposal outcomes.
 CORLOC_COLOUR = "#1f6fb4"
@@ -34,9 +40,10 @@ def _empty(ax: Axes, text: str) -> None:
     ax.set_yticks([])
 
 
-def _share_axis(ax: Axes) -> None:
-    """The y axis of a share: 0 to 1 with ticks every 0.25 and a light grid."""
-    ax.set_ylim(0, 1.02)
+def _share_axis(ax: Axes, top: float = 1.06) -> None:
+    """The y axis of a share: 0 to 1 with ticks every 0.25 and a light grid; ``top``
+    leaves room above 1 for markers and labels."""
+    ax.set_ylim(0, top)
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.grid(True, axis="y", color="#dddddd", linewidth=0.8)
 
@@ -76,7 +83,7 @@ def plot_fates(ax: Axes, fates: ProposalFates) -> None:
     bars = ax.bar(range(3), shares, color=colours)
     ax.set_xticks(range(3), labels=["accepted\nas is", "edited", "rejected"], fontsize=8)
     ax.bar_label(bars, labels=[f"{s:.0%}" for s in shares], padding=2, fontsize=8)
-    _share_axis(ax)
+    _share_axis(ax, top=1.18)  # a bar's label above 100%
     ax.tick_params(axis="y", labelsize=8)
 
 
@@ -102,18 +109,17 @@ def plot_version_corloc(
         ax.legend(fontsize=7, loc="lower right")
 
 
-def plot_block_shares(ax: Axes, blocks: Sequence[BlockShare]) -> None:
-    """Share of labels accepted as is per block of reviewed images, at the block's last
-    image."""
-    size = blocks[0].last - blocks[0].first + 1 if blocks else 0
-    ax.set_title(f"Accepted as is, per {size or 20} reviewed images", fontsize=9)
+def plot_block_shares(ax: Axes, blocks: Sequence[BlockShare], size: int = BLOCK) -> None:
+    """Share of labels accepted as is per ``size`` reviewed images, at the block's last
+    image (the last block may hold fewer)."""
+    ax.set_title(f"Accepted as is, per {size} reviewed images", fontsize=9)
     points = [(b.last, b.accepted_share) for b in blocks if b.accepted_share is not None]
     if not points:
         _empty(ax, "no image reviewed yet")
         return
     xs, ys = zip(*points, strict=True)
     ax.plot(xs, ys, marker="o", markersize=4, color=ACCEPTED_COLOUR)
-    ax.set_xlim(0, max(xs) * 1.05 + 1)
+    ax.set_xlim(0, max(*xs, size) * 1.05)
     ax.set_xlabel("images reviewed", fontsize=8)
     _share_axis(ax)
     ax.tick_params(labelsize=8)
@@ -147,14 +153,20 @@ def plot_learning_curve(
 
 
 def draw_statistics(
-    figure: Figure, stats: Statistics, colours: Mapping[str, str] | None = None
+    figure: Figure,
+    stats: Statistics,
+    colours: Mapping[str, str] | None = None,
+    status_colours: Mapping[str, str] | None = None,
 ) -> None:
     """Clear ``figure`` and draw the statistics view into it: images per status, boxes
     per class and the proposals' outcomes on top; the learning curves below.
-    ``colours``: class name → matplotlib colour (the app's class colours)."""
+    ``colours``: class name → matplotlib colour (the app's class colours);
+    ``status_colours``: status → colour (the image list's)."""
     figure.clear()
     grid = figure.add_gridspec(2, 3)
-    plot_counts(figure.add_subplot(grid[0, 0]), stats.images_per_status, "Images per status")
+    shown = {status.replace("_", " "): n for status, n in stats.images_per_status.items()}
+    by_label = {k.replace("_", " "): c for k, c in (status_colours or {}).items()}
+    plot_counts(figure.add_subplot(grid[0, 0]), shown, "Images per status", by_label)
     plot_counts(
         figure.add_subplot(grid[0, 1]),
         stats.boxes_per_class,

@@ -14,7 +14,7 @@ from core.services.statistics import BlockShare, ProposalFates, Statistics, Vers
 
 def statistics(versions=(), blocks=(), fates: ProposalFates | None = None) -> Statistics:
     return Statistics(
-        images_per_status={"new": 3, "proposed": 5, "done": 2},
+        images_per_status={"new": 3, "in_review": 5, "done": 2},
         boxes_per_class={"raccoon": 4, "cat": 1},
         fates=fates or ProposalFates(),
         reviewed_images=sum(b.last - b.first + 1 for b in blocks),
@@ -34,9 +34,11 @@ def test_the_statistics_figure_has_five_charts_with_their_data():
     figure = Figure()
     fates = ProposalFates(accepted=6, edited=3, rejected=1, drawn=2)
     colours = {"raccoon": "#aa0000"}
-    plots.draw_statistics(figure, statistics(VERSIONS, BLOCKS, fates), colours)
+    stats = statistics(VERSIONS, BLOCKS, fates)
+    plots.draw_statistics(figure, stats, colours, {"in_review": "#00aa00"})
     status, classes, shares, corloc, accepted = figure.axes
-    assert [t.get_text() for t in status.get_yticklabels()] == ["new", "proposed", "done"]
+    assert [t.get_text() for t in status.get_yticklabels()] == ["new", "in review", "done"]
+    assert to_hex(status.patches[1].get_facecolor()) == "#00aa00"  # the status's colour
     assert [p.get_width() for p in status.patches] == [3, 5, 2]
     assert to_hex(classes.patches[0].get_facecolor()) == "#aa0000"  # the class's own colour
     assert [p.get_height() for p in shares.patches] == pytest.approx([0.6, 0.3, 0.1])
@@ -52,6 +54,7 @@ def test_the_statistics_figure_has_five_charts_with_their_data():
     assert list(curve.get_xdata()) == [20, 40]  # the block without labels has no point
     assert list(curve.get_ydata()) == [0.55, 0.7]
     assert accepted.get_xlabel() == "images reviewed"
+    assert accepted.get_title() == "Accepted as is, per 20 reviewed images"
 
 
 def test_a_new_project_says_what_is_missing_instead_of_drawing_empty_axes():
