@@ -397,3 +397,28 @@ def test_without_auto_advance_space_stays_and_with_it_goes_on(qtbot, app, projec
     qtbot.keyClick(window, Qt.Key_Space)
     assert project.image(second).status == "done"
     assert project.image(controller.current_id()).path == "c.png"
+
+
+def test_the_current_image_stays_in_view_after_a_sort_or_a_filter(qtbot, app, project):
+    window, _canvas, controller = app
+    (project.root / "many").mkdir()
+    for i in range(150):
+        Image.new("RGB", (8, 8)).save(project.root / "many" / f"{i:03d}.png")
+    project.register_images([f"many/{i:03d}.png" for i in range(150)])
+    controller.reload_list()
+    table = window.image_list.table
+    target = project.image_by_path("many/120.png").id
+    controller.show_image_id(target)
+
+    def in_view() -> bool:
+        row = window.image_model.row_of(target)
+        rect = table.visualRect(window.image_model.index(row, 0))
+        return table.viewport().rect().contains(rect.center())
+
+    qtbot.waitUntil(in_view)
+    window.image_list.set_sort_order("path", True)  # the row moves near the top
+    assert window.image_model.row_of(target) < 40
+    qtbot.waitUntil(in_view)
+    window.image_list.filter_combo.setCurrentIndex(window.image_list.filter_combo.findData("new"))
+    assert controller.current_id() == target
+    qtbot.waitUntil(in_view)
