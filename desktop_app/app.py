@@ -1,30 +1,77 @@
-"""The desktop application: a window, one open project, its controller and its worker."""
+"""The desktop application: a window, one open project, its controller and its worker.
+
+Startup is ordered so the window shows first: this module imports Qt and the window
+only; the store (SQLAlchemy), the controller and torch load after the window's first
+paint, while the status bar says what is being opened, and the worker starts loading the
+network (in its thread) before the controller is built. With ``SALIBOX_TIMINGS=FILE`` the
+app appends ``EVENT SECONDS`` lines (seconds since the process started) to ``FILE``:
+``window_shown`` (first paint), ``project_open``, ``first_proposals`` (the image on screen
+shows its proposals), ``close_requested`` and ``worker_stopped``; ``bench/startup.py``
+reads them.
+
+Closing the window cancels every job and stops the worker; only while a training is past
+half its work does it ask first.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMetaObject, QObject, QThread
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QMetaObject, QObject, QThread, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
 
-from core.services.importer import import_folder
-from core.store import ModelVersionRow, Project, StoreError
 from desktop_app.background.jobs import NO_IMAGE, ProposeJob, Task
-from desktop_app.background.worker import ProposalWorker, start_worker, stop_worker
-from desktop_app.controller import Controller
 from desktop_app.logs import log, log_to_project, stop_project_log, unexpected
-from desktop_app.project_settings import DEFAULTS, load_settings, save_settings
 from ui.canvas.view import Canvas
 from ui.dialogs.settings import ProposalSettings, SettingsDialog
 from ui.main_window import MainWindow
 from ui.panels.model_versions import ModelVersionsDialog, VersionView
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store, the controller and torch load after the first paint
+    from core.store import ModelVersionRow, Project
+    from desktop_app.background.worker import ProposalWorker
+    from desktop_app.controller import Controller
     from desktop_app.export_runner import ExportRunner
+
+#: Environment variable naming the file startup timings are appended to.
+TIMINGS = "SALIBOX_TIMINGS"
+#: How long closing the window waits for the worker to stop (ms); the window is gone
+#: meanwhile, and a worker still busy after it is waited for before the process ends.
+CLOSE_WAIT_MS = 1000
+#: Share of a training's work after which closing the window asks first.
+ASK_AFTER = 0.5
+_STARTED = time.monotonic()
+
+
+def _process_seconds() -> float:
+    """Seconds since this process started (from /proc on Linux; else since this module
+    was imported)."""
+    try:
+        with open("/proc/self/stat") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as uptime:
+            return float(uptime.read().split()[0]) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _STARTED
+
+
+def mark(event: str) -> None:
+    """Append ``event seconds-since-process-start`` to the ``SALIBOX_TIMINGS`` file."""
+    path = os.environ.get(TIMINGS)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(f"{event} {_process_seconds():.3f}\n")
+    except OSError:
+        pass
+
 
 #: Image statuses whose proposals are made again when the model changes.
 UNREVIEWED = ("new", "proposed")
@@ -61,21 +108,61 @@ class Session:
         window.export_requested.connect(self.export)
         self.export_runner: ExportRunner | None = None
         self._held: int | None = None  # the image on screen, proposed again once left
+        self._busy: list[tuple[QThread, ProposalWorker]] = []  # workers still stopping
+        self._close_guard = _CloseGuard(self)
+
+    def closing(self) -> bool:
+        """The window is asked to close: False to keep it open (a training past half its
+        work that the annotator keeps); else every job is cancelled and the worker told to
+        stop, without waiting (the window goes at once; :meth:`close` waits)."""
+        if not self.may_close():
+            return False
+        mark("close_requested")
+        self.stop_jobs()
+        return True
+
+    def may_close(self) -> bool:
+        """True unless a training is past half its work and the annotator keeps it."""
+        share = None if self.controller is None else self.controller.jobs.training_share()
+        if share is None or share <= ASK_AFTER:
+            return True
+        answer = QMessageBox.question(
+            self.window,
+            "Close SaliBox",
+            f"A training is {share:.0%} done. Closing cancels it (the active model version "
+            "stays as it is). Close anyway?",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def stop_jobs(self) -> None:
+        """Cancel every job and ask the worker to stop; :meth:`close` waits for it."""
+        if self.worker is not None:
+            self.worker.cancel()
+            self.worker.stop()
 
     def open(self, target: str) -> bool:
         """Open a folder of images (creating its project and importing VOC files beside
         the images) or a project database. Errors are shown, never raised."""
+        from core.store import StoreError
+
         path = Path(target)
+        self._say(f"Opening {path}…")
         try:
             project = self._open_project(path)
         except (StoreError, ValueError, OSError) as exc:
+            self.window.statusBar().clearMessage()
             self.window.show_error(str(exc))
             return False
         self.close()
         self.project = project
+        mark("project_open")
         log_file = log_to_project(project.db_path)
         self.window.set_log_file(None if log_file is None else str(log_file))
         log.info("opened %s (images in %s)", project.db_path, project.root)
+        self._launch_worker()  # the network loads in its thread meanwhile
+        self._say("Loading the network…")
+        from desktop_app.controller import Controller  # torch
+
         self.controller = Controller(
             project, self.window, self.canvas, self._saliency, self._prioritize, self._submit
         )
@@ -85,10 +172,36 @@ class Session:
         from desktop_app.statistics import watch_statistics  # Tools > Statistics (Ctrl+G)
 
         watch_statistics(self.window, project, self.controller)
-        self._start_worker()
+        self._feed_worker()
         self.window.add_recent(str(project.db_path))
         self.window.setWindowTitle(f"SaliBox — {project.root}")
+        self.window.statusBar().clearMessage()
+        if os.environ.get(TIMINGS):
+            self._mark_first_proposals()
         return True
+
+    def _say(self, message: str) -> None:
+        """A status message painted at once (the GUI thread is busy until the next)."""
+        self.window.statusBar().showMessage(message)
+        self.window.statusBar().repaint()
+
+    def _mark_first_proposals(self) -> None:
+        """Mark ``first_proposals`` once the image on screen shows proposals."""
+        controller, worker = self.controller, self.worker
+        assert controller is not None and worker is not None
+        shown = controller.current_id()
+        if shown is None:
+            return
+        if self.project is not None and self.project.box_records.boxes(shown):
+            QTimer.singleShot(0, lambda: mark("first_proposals"))
+            return
+
+        def ready(image_id: int) -> None:
+            if image_id == controller.current_id():
+                worker.proposals_ready.disconnect(ready)
+                QTimer.singleShot(0, lambda: mark("first_proposals"))
+
+        worker.proposals_ready.connect(ready)
 
     def _saliency(self, image_id: int):
         return self.worker.saliency(image_id) if self.worker is not None else None
@@ -118,30 +231,69 @@ class Session:
 
     def settings(self) -> ProposalSettings:
         """The open project's proposal settings (defaults where none are stored)."""
+        from desktop_app.project_settings import DEFAULTS, load_settings
+
         return DEFAULTS if self.project is None else load_settings(self.project)
 
     def _start_worker(self, force: bool = False) -> None:
         """Start a worker with the project's settings and give it every listed image."""
+        self._launch_worker()
+        self._feed_worker(force)
+
+    def _launch_worker(self) -> None:
+        """Start a worker with the project's settings; it loads the network at once."""
+        from desktop_app.background.worker import start_worker
+
         chosen = self.settings()
-        project, controller = self._open()
+        assert self.project is not None
         self.thread, worker = start_worker(
-            project.db_path, chosen.backbone, chosen.method, chosen.device, chosen.batch_size
+            self.project.db_path,
+            chosen.backbone,
+            chosen.method,
+            chosen.device,
+            chosen.batch_size,
+            preload=True,
         )
         self.worker = worker
+        worker.failed.connect(self._show_failure)
+
+    def _feed_worker(self, force: bool = False) -> None:
+        """Connect the worker to the controller and give it every listed image."""
+        project, controller = self._open()
+        worker = self.worker
+        assert worker is not None
         worker.proposals_ready.connect(controller.proposals_ready)
         worker.progress.connect(controller.job_progress)
-        worker.failed.connect(self._show_failure)
+        worker.step.connect(controller.jobs.step)
         worker.task_finished.connect(controller.task_finished)
         self._cancel = self.window.cancel_requested.connect(self._cancel_shown_job)
         rows = controller.rows
         worker.submit([ProposeJob(r.id, project.root / r.path) for r in rows], force)
 
-    def _stop_worker(self) -> None:
+    def _stop_worker(self, timeout_ms: int = 60_000) -> None:
+        """Cancel every job, stop the worker and wait up to ``timeout_ms`` for its thread;
+        one still running then is kept (see :meth:`wait_for_workers`)."""
+        from desktop_app.background.worker import stop_worker
+
         if self.worker is not None and self.thread is not None:
             if self._cancel is not None:
                 QObject.disconnect(self._cancel)
-            stop_worker(self.thread, self.worker)
+                self._cancel = None
+            self.worker.cancel()  # a running task stops at its next check
+            if not stop_worker(self.thread, self.worker, timeout_ms):
+                self._busy.append((self.thread, self.worker))
+            else:
+                mark("worker_stopped")
         self.worker = self.thread = None
+
+    def wait_for_workers(self) -> None:
+        """Wait for workers that were still finishing a step when their session closed
+        (a forward pass in hand, a training recording its cancel)."""
+        for thread, _worker in self._busy:
+            thread.wait()
+        if self._busy:
+            mark("worker_stopped")
+        self._busy.clear()
 
     def edit_settings(self) -> None:
         """Show the settings dialog; on OK apply what was chosen."""
@@ -157,6 +309,8 @@ class Session:
     def apply_settings(self, chosen: ProposalSettings) -> None:
         """Store new proposal settings in the project and restart the worker with them;
         proposals not yet reviewed are made again with the new settings."""
+        from desktop_app.project_settings import save_settings
+
         before = self.settings()
         if self.project is None or chosen == before:
             return
@@ -222,6 +376,8 @@ class Session:
     def use_model_version(self, version_id: int | None) -> None:
         """Propose with this model version (None: zero-shot) from now on; unreviewed
         images are proposed again."""
+        from core.store import StoreError
+
         if self.project is None:
             return
         try:
@@ -234,6 +390,9 @@ class Session:
         self.repropose_unreviewed()
 
     def _open_project(self, path: Path) -> Project:
+        from core.services.importer import import_folder
+        from core.store import Project
+
         if path.is_dir():
             db = Project.default_db_path(path)
             fresh = not db.exists()
@@ -245,13 +404,15 @@ class Session:
             return project
         return Project.open(path)
 
-    def close(self) -> None:
-        """Stop the worker and close the project (everything is already saved)."""
+    def close(self, timeout_ms: int = 60_000) -> None:
+        """Cancel every job, stop the worker (waiting up to ``timeout_ms`` for it) and
+        close the project (everything is already saved). A cancelled training leaves the
+        active model version as it was."""
         if self.versions_dialog is not None:
             self.versions_dialog.close()
             self.versions_dialog.deleteLater()
             self.versions_dialog = None
-        self._stop_worker()
+        self._stop_worker(timeout_ms)
         if self.controller is not None:
             self.controller.disconnect_all()
             self.controller.deleteLater()
@@ -263,9 +424,27 @@ class Session:
         self._held = None
 
 
+class _CloseGuard(QObject):
+    """Hands the window's close event to :meth:`Session.closing` before the window's own
+    handler (which saves the layout) runs."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session.window)
+        self.session = session
+        session.window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        closing = watched is self.session.window and event.type() == QEvent.Type.Close
+        if closing and not self.session.closing():
+            event.ignore()
+            return True
+        return False
+
+
 def run(target: str | None = None, classes_file: Path | None = None) -> int:
     """Start the app, opening ``target`` (a folder of images or a project file) if given
-    and adding the classes of ``classes_file`` (one name a line) to it."""
+    and adding the classes of ``classes_file`` (one name a line) to it. The window shows
+    first; the project opens after its first paint."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SaliBox")
     app.setApplicationName("SaliBox")
@@ -273,14 +452,37 @@ def run(target: str | None = None, classes_file: Path | None = None) -> int:
     canvas = Canvas()
     window.set_canvas(canvas)
     session = Session(window, canvas)
-    app.aboutToQuit.connect(session.close)
+    app.aboutToQuit.connect(lambda: session.close(CLOSE_WAIT_MS))
 
     def report(kind: type[BaseException], exc: BaseException, trace: TracebackType | None) -> None:
         """An exception no slot caught: one line in the window, the traceback in the log."""
         window.show_error(unexpected(exc.with_traceback(trace), "unexpected error"))
 
+    def start() -> None:
+        mark("window_shown")
+        if target and session.open(target) and classes_file is not None:
+            session._open()[1].class_edits.import_classes_file(str(classes_file))
+
     sys.excepthook = report
+    painted = _FirstPaint(window, start)
     window.show()
-    if target and session.open(target) and classes_file is not None:
-        session._open()[1].class_edits.import_classes_file(str(classes_file))
-    return app.exec()
+    code = app.exec()
+    del painted
+    session.wait_for_workers()
+    return code
+
+
+class _FirstPaint(QObject):
+    """Calls ``then`` once, in the event loop's next turn after ``widget``'s first paint."""
+
+    def __init__(self, widget: MainWindow, then) -> None:
+        super().__init__(widget)
+        self.then = then
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and self.then is not None:
+            then, self.then = self.then, None
+            watched.removeEventFilter(self)
+            QTimer.singleShot(0, then)
+        return False

@@ -73,6 +73,7 @@ def train_version(
     cancelled: Callable[[], bool] = _never,
     report: Callable[[int, str], None] | None = None,
     cache: MutableMapping[str, Any] | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> int | None:
     """Train a model version on the project's accepted boxes and make it active.
 
@@ -85,6 +86,8 @@ def train_version(
         report: ``report(image_id, reason)`` for an image that is skipped.
         cache: kept by the caller between runs (the worker's cache): evidence of images
             whose file has not changed is reused.
+        step: ``step(text)`` names each step as it starts: "image 3 of 20", "fold 2 of 5",
+            "aligning saliency", "final fit", "saving".
 
     Returns:
         The new version's id, or None when cancelled (nothing changed but the run's row).
@@ -104,7 +107,14 @@ def train_version(
     run_id = project.learning_records.start_training_run(params)
     path = model_file(project, run_id)
     run = _Run(
-        project, backbone, options, progress, cancelled, report, {} if cache is None else cache
+        project,
+        backbone,
+        options,
+        progress,
+        cancelled,
+        report,
+        {} if cache is None else cache,
+        step,
     )
     try:
         return run.train(run_id, path, accepted)
@@ -131,10 +141,15 @@ class _Run:
     cancelled: Callable[[], bool]
     report: Callable[[int, str], None] | None
     cache: MutableMapping[str, Any]
+    step: Callable[[str], None] | None = None
 
     def _progress(self, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(done, total)
+
+    def _step(self, text: str) -> None:
+        if self.step is not None:
+            self.step(text)
 
     def train(self, run_id: int, path: Path, accepted: int) -> int:
         rows = self.project.learning_records.labelled_boxes(self.options.include_unverified)
@@ -145,6 +160,7 @@ class _Run:
         for done, row in enumerate(rows, 1):
             if self.cancelled():
                 raise TrainingCancelled
+            self._step(f"image {done} of {len(rows)}")
             try:
                 images.append(self.labelled_image(row))
             except (OSError, ValueError) as exc:  # ImageLoadError is a ValueError
@@ -153,8 +169,18 @@ class _Run:
                     self.report(row.image_id, f"skipped: {exc}")
             self._progress(done, total)
 
+        folds = training_steps(len(images), align) - 1 - int(align)
+
         def step(done: int, steps: int) -> None:
             self._progress(len(rows) + done, len(rows) + steps)  # fewer if images were skipped
+            if done < folds:
+                self._step(f"fold {done + 1} of {folds}")
+            elif done == folds and align:
+                self._step("aligning saliency")
+            elif done < steps:
+                self._step("final fit")
+
+        self._step(f"fold 1 of {folds}")
 
         alignment = SaliencyAlignment(self.backbone) if align else None
         model = train_model(images, self.backbone.name, step, self.cancelled, alignment)
@@ -162,6 +188,7 @@ class _Run:
             raise TrainingCancelled
         metrics = {**model.metrics, "accepted_boxes": accepted, "skipped": skipped}
         model.metrics = metrics
+        self._step("saving")
         model.save(path)
         version_id = self.project.learning_records.add_model_version(
             path, model.backbone, model.classes, metrics

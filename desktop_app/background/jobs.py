@@ -107,6 +107,9 @@ class TaskContext:
     cancelled: Callable[[], bool]
     report: Callable[[int, str], None] = lambda _image_id, _reason: None
     cache: dict[str, Any] = field(default_factory=dict)
+    #: ``step(text)``: what the status bar shows instead of the label while the task runs
+    #: ("Training model v3: fold 2 of 5"); the worker's ``step(label, text)`` signal.
+    step: Callable[[str], None] = lambda _text: None
 
     @property
     def backbone(self) -> Backbone:
@@ -118,13 +121,14 @@ class Task:
     """A background job other than proposals; subclass it and implement :meth:`run`.
 
     Class attributes: ``label`` (shown with the progress), ``priority`` (:data:`MAP`,
-    :data:`USER`, :data:`PROPOSE` or :data:`BACKGROUND`), ``key`` (a queued task with the
-    same key is replaced; None: never). After it ran: ``result``, ``error`` (the reason
-    it failed, or None) and ``was_cancelled``.
+    :data:`USER`, :data:`PROPOSE` or :data:`BACKGROUND`; an instance may set its own
+    before it is queued, as a training the annotator asked for does), ``key`` (a queued
+    task with the same key is replaced; None: never). After it ran: ``result``, ``error``
+    (the reason it failed, or None) and ``was_cancelled``.
     """
 
     label: ClassVar[str] = "Working"
-    priority: ClassVar[int] = USER
+    priority: int = USER
     key: Hashable | None = None
     #: The image it concerns (named in failure reports), or :data:`NO_IMAGE`.
     image_id: int = NO_IMAGE

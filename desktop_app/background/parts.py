@@ -143,6 +143,7 @@ class WorkerSignals(QObject):
 
     proposals_ready = Signal(int)
     progress = Signal(str, int, int)
+    step = Signal(str, str)
     failed = Signal(int, str)
     cancelled = Signal()
     task_finished = Signal(object)

@@ -44,6 +44,8 @@ class RunnerHost(Protocol):
     @property
     def progress(self) -> SignalInstance: ...
     @property
+    def step(self) -> SignalInstance: ...
+    @property
     def failed(self) -> SignalInstance: ...
     @property
     def task_finished(self) -> SignalInstance: ...
@@ -102,7 +104,10 @@ class JobRunner:
             def report(image_id: int, reason: str) -> None:
                 self.worker.failed.emit(image_id, f"{label}: {reason}")
 
-            ctx = TaskContext(project, proposer, progress, cancelled, report, self.cache)
+            def step(text: str) -> None:
+                self.worker.step.emit(label, text)
+
+            ctx = TaskContext(project, proposer, progress, cancelled, report, self.cache, step)
             try:
                 result = task.run(ctx)
             except Exception as exc:  # a failed task must leave the loop running

@@ -2,8 +2,11 @@
 :func:`core.services.training.train_version`), and proposing with the active model.
 
 A :class:`TrainJob` is the worker's :class:`~desktop_app.background.jobs.Task` at
-:data:`~desktop_app.background.jobs.BACKGROUND` priority, so it never delays proposals or maps; the
-worker's cache keeps the evidence of labelled images between runs.
+:data:`~desktop_app.background.jobs.BACKGROUND` priority, so it never delays proposals or maps,
+unless the annotator asked for it (``asked=True``, Train now): then at
+:data:`~desktop_app.background.jobs.USER` priority it starts once the batch of proposals in hand
+ends. While it runs it names its step ("Training model v3: fold 2 of 5"). The worker's cache
+keeps the evidence of labelled images between runs.
 
 :class:`ActiveModel` is what the worker proposes with while a model version is active:
 the loaded file and an :class:`~core.learning.evidence.EvidenceMaker` of the recipes it
@@ -15,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from desktop_app.background.jobs import BACKGROUND, Task, TaskContext
+from desktop_app.background.jobs import BACKGROUND, USER, Task, TaskContext
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,7 +35,8 @@ class TrainJob(Task):
     (:func:`core.services.training.train_version`); the result is its id, None when
     cancelled.
 
-    Args: the fields of :class:`core.services.training.TrainingOptions`.
+    Args: the fields of :class:`core.services.training.TrainingOptions`; ``asked``: the
+    annotator asked for it (runs before queued proposals, not after them).
     """
 
     label = "Learning your classes"
@@ -44,18 +48,34 @@ class TrainJob(Task):
         include_unverified: bool = False,
         accepted_boxes: int | None = None,
         align_saliency: bool = False,
+        asked: bool = False,
     ):
         super().__init__()
         self.include_unverified = include_unverified
         self.accepted_boxes = accepted_boxes
         self.align_saliency = align_saliency
+        self.priority = USER if asked else BACKGROUND
 
     def run(self, ctx: TaskContext) -> int | None:
         from core.services.training import TrainingOptions, train_version
 
+        versions = ctx.project.learning_records.model_versions()  # newest first
+        title = f"Training model v{versions[0].id + 1 if versions else 1}"
+        ctx.step(title)
+
+        def step(text: str) -> None:
+            ctx.step(f"{title}: {text}")
+
         options = TrainingOptions(self.include_unverified, self.accepted_boxes, self.align_saliency)
         return train_version(
-            ctx.project, ctx.backbone, options, ctx.progress, ctx.cancelled, ctx.report, ctx.cache
+            ctx.project,
+            ctx.backbone,
+            options,
+            ctx.progress,
+            ctx.cancelled,
+            ctx.report,
+            ctx.cache,
+            step,
         )
 
 

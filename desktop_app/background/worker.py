@@ -70,6 +70,12 @@ class ProposalWorker(QObject):
         batch_size: images per forward pass.
         weights_path: a weights file for the backbone (default: its usual place).
         cache_size: maps kept in memory.
+        preload: open the project and load the model as soon as the thread starts (the
+            app: the network loads while the window is built); else on the first job.
+
+    Batches grow from one image to ``batch_size`` (doubling) after the queue was empty,
+    so the first image's proposals (the one on screen) come after one image's pass, not a
+    full batch's.
 
     Signals:
         proposals_ready(image_id): the image's proposals are stored and its map is ready.
@@ -78,6 +84,8 @@ class ProposalWorker(QObject):
             when the worker is idle again.
             A task reports ``(task.label, done, total)`` itself and ends with
             ``done == total`` (``0, 0`` when it reported nothing).
+        step(label, text): a running task names its step, the text to show instead of
+            its label ("Training model v3: fold 2 of 5").
         failed(image_id, reason): the image could not be read or its proposals not stored,
             or a task failed (``reason`` starts with its label); ``image_id`` is
             :data:`NO_IMAGE` when the model or the project failed to load (then the
@@ -99,6 +107,7 @@ class ProposalWorker(QObject):
         *,
         weights_path: str | Path | None = None,
         cache_size: int = CACHE_SIZE,
+        preload: bool = False,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -116,6 +125,8 @@ class ProposalWorker(QObject):
         self.device = device
         self.batch_size = batch_size
         self.weights_path = weights_path
+        self.preload = preload
+        self._ramp = 1  # the next batch's size, up to batch_size
         self.maps_dir = maps_folder(self._db_path)
         self._proposer: Proposer | None = None
         self._queue = JobQueue()
@@ -146,6 +157,11 @@ class ProposalWorker(QObject):
     def progress(self) -> SignalInstance:
         """``progress(label: str, done: int, total: int)``"""
         return self.signals.progress
+
+    @property
+    def step(self) -> SignalInstance:
+        """``step(label: str, text: str)``"""
+        return self.signals.step
 
     @property
     def failed(self) -> SignalInstance:
@@ -225,12 +241,15 @@ class ProposalWorker(QObject):
     def run(self) -> None:
         """The loop, started by ``QThread.started``; returns after :meth:`stop`."""
         try:
+            if self.preload and not self._stop.is_set():
+                self.load(self._generation)
             while not self._stop.is_set():
                 self._report_cancel()
                 if not self._queue.wait(POLL):
+                    self._ramp = 1
                     continue
                 with self._lock:
-                    item = self._queue.take_next(self.batch_size, 0)
+                    item = self._queue.take_next(min(self._ramp, self.batch_size), 0)
                     generation = self._generation
                     if isinstance(item, Task):
                         self._running = item
@@ -238,6 +257,7 @@ class ProposalWorker(QObject):
                     self._runner.run_task(item, generation)
                 elif item:
                     self._runner.process(item, generation)
+                    self._ramp = min(2 * self._ramp, self.batch_size)
         finally:
             if self._owns_project and self._project is not None:
                 self._project.close()
@@ -307,9 +327,10 @@ class ProposalWorker(QObject):
             self._project = Project.open(self._db_path)
         if self._proposer is None:
             from core.engine.backbones import load_backbone
-            from core.engine.device import pick_device
+            from core.engine.device import keep_freed_memory, pick_device
             from core.engine.proposals import make_proposer
 
+            keep_freed_memory()  # process-wide; the app's command line leaves it to here
             backbone = load_backbone(
                 self.backbone_name, self.weights_path, pick_device(self.device)
             )
@@ -348,9 +369,10 @@ def start_worker(
     *,
     weights_path: str | Path | None = None,
     cache_size: int = CACHE_SIZE,
+    preload: bool = False,
 ) -> tuple[QThread, ProposalWorker]:
     """Start a :class:`ProposalWorker` in a new thread (nothing is loaded until its first
-    job). Keep both objects; end with :func:`stop_worker` (or ``worker.stop()``,
+    job, unless ``preload``). Keep both objects; end with :func:`stop_worker` (or ``worker.stop()``,
     ``thread.quit()``, ``thread.wait()``)."""
     worker = ProposalWorker(
         project,
@@ -360,6 +382,7 @@ def start_worker(
         batch_size,
         weights_path=weights_path,
         cache_size=cache_size,
+        preload=preload,
     )
     thread = QThread()
     thread.setObjectName("SaliBox proposals")

@@ -7,27 +7,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.engine import defaults
-from core.engine.backbones import BACKBONES, DEFAULT_BACKBONE, WeightsNotFoundError
-from core.engine.device import keep_freed_memory
-from core.engine.errors import InputError
-from core.engine.images import ImageLoadError
-from core.engine.proposals import RECIPES
-from core.formats.coco import CocoError
-from core.formats.voc import AnnotationError
-from core.formats.writers import FORMATS, VOC_LAYOUTS
-from core.scoring.image_score_runner import ORDERS
-from core.store.project import Project, StoreError
-from desktop_app.cli.engine_commands import run_evaluate, run_propose
-from desktop_app.cli.project_commands import run_export, run_import, run_score
-from desktop_app.cli.simulate import add_simulate_parser, run_simulate
-from desktop_app.cli.train import add_train_parser, run_train
 from desktop_app.logs import log, log_to_project, start_console, unexpected
+
+# The engine (torch), the store (SQLAlchemy) and the commands are imported by the
+# subcommands only: ``python main.py FOLDER`` shows its window before any of them loads.
 
 PROG = "python main.py"
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    from core.engine import defaults
+    from core.engine.backbones import BACKBONES, DEFAULT_BACKBONE
+
     group = parser.add_argument_group("model")
     group.add_argument(
         "--backbone",
@@ -57,6 +48,12 @@ def _add_gradcam_layer(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.engine.proposals import RECIPES
+    from core.formats.writers import FORMATS, VOC_LAYOUTS
+    from core.scoring.image_score_runner import ORDERS
+    from desktop_app.cli.simulate import add_simulate_parser
+    from desktop_app.cli.train import add_train_parser
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="SaliBox proposes bounding boxes from what a pretrained classifier "
@@ -214,7 +211,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = "--verbose" in argv
     argv = [a for a in argv if a != "--verbose"]
     start_console(verbose)
-    keep_freed_memory()
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         app_args = build_app_parser().parse_args(argv)
         if app_args.classes is not None and not app_args.classes.is_file():
@@ -222,7 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         from desktop_app.app import run  # Qt is loaded only for the app
 
-        return run(app_args.target, app_args.classes)
+        return run(app_args.target, app_args.classes)  # the worker keeps freed memory
+    from core.engine.device import keep_freed_memory
+    from desktop_app.cli.engine_commands import run_evaluate, run_propose
+    from desktop_app.cli.project_commands import run_export, run_import, run_score
+    from desktop_app.cli.simulate import run_simulate
+    from desktop_app.cli.train import run_train
+
+    keep_freed_memory()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -241,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "train": run_train,
         }
         return commands[args.command](args)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         log.debug("%s failed on the user's input", args.command, exc_info=True)
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"salibox: error: {text}", file=sys.stderr)
@@ -254,21 +257,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-#: What a user's input can cause: one line on stderr and exit status 2. Anything else is
-#: a bug: one line that names the log file, where the traceback goes (exit status 1).
-USER_ERRORS = (
-    InputError,  # CliError, UnknownNameError and the engine's checks of options
-    WeightsNotFoundError,
-    ImageLoadError,
-    AnnotationError,
-    CocoError,
-    StoreError,  # InvalidBoxError and InvalidClassNameError too
-    FileNotFoundError,
-    PermissionError,
-    IsADirectoryError,
-    NotADirectoryError,
-    FileExistsError,
-)
+def user_errors() -> tuple[type[BaseException], ...]:
+    """What a user's input can cause: one line on stderr and exit status 2. Anything else
+    is a bug: one line that names the log file, where the traceback goes (exit status 1)."""
+    from core.engine.backbones import WeightsNotFoundError
+    from core.engine.errors import InputError
+    from core.engine.images import ImageLoadError
+    from core.formats.coco import CocoError
+    from core.formats.voc import AnnotationError
+    from core.store.project import StoreError
+
+    return (
+        InputError,  # CliError, UnknownNameError and the engine's checks of options
+        WeightsNotFoundError,
+        ImageLoadError,
+        AnnotationError,
+        CocoError,
+        StoreError,  # InvalidBoxError and InvalidClassNameError too
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,
+        FileExistsError,
+    )
 
 
 def _log_to_the_project(args: argparse.Namespace) -> None:
@@ -276,6 +287,8 @@ def _log_to_the_project(args: argparse.Namespace) -> None:
     target = getattr(args, "project", None) or getattr(args, "images", None)
     if target is None:
         return
+    from core.store.project import Project
+
     db = Project.default_db_path(target) if Path(target).is_dir() else Path(target)
     if db.is_file():
         log_to_project(db)
