@@ -103,3 +103,16 @@ def test_opening_another_project_reuses_the_one_view(qtbot, app, project):
     window, controller, view = app
     watch_statistics(window, project, controller)
     assert window.findChildren(StatisticsView) == [view]
+
+
+def test_a_new_model_version_is_drawn_without_any_edit(qtbot, app, project, tmp_path):
+    window, controller, view = app
+    qtbot.keyClick(window, Qt.Key_G, Qt.ControlModifier)
+    before = view.refreshes
+    metrics = {"images": 9, "classes": {"raccoon": {"choice": "cam", "cv_corloc": {"cam": 0.8}}}}
+    project.learning_records.add_model_version(tmp_path / "m.pt", "b", ["raccoon"], metrics)
+    controller.model_changed.emit()  # what a finished training does
+    qtbot.waitUntil(lambda: view.refreshes > before, timeout=REFRESH_MS + 2000)
+    assert view.panel is not None
+    corloc = view.panel.figure.axes[3]
+    assert [list(line.get_ydata()) for line in corloc.get_lines()] == [[0.8]]
