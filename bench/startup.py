@@ -140,8 +140,11 @@ def run_app(folder: Path, timings: Path) -> dict[str, float]:
                 figures["proposals (db)"] = now
             events = read_timings(timings)
             if window is not None and "proposals (db)" in figures:
-                if "first_proposals" in events or not events:
+                # An app that writes timings: wait for its first_proposals too.
+                if "first_proposals" in events:
                     break
+                if not events and time.perf_counter() - start > figures["proposals (db)"] + 5:
+                    break  # an app that writes no timings
             if app.poll() is not None:
                 error = app.stderr.read().decode() if app.stderr else ""
                 raise RuntimeError(f"the app ended early ({app.returncode}): {error}")
@@ -164,12 +167,14 @@ def run_app(folder: Path, timings: Path) -> dict[str, float]:
 
 def report(title: str, runs: list[dict[str, float]]) -> None:
     print(f"{title} ({len(runs)} runs, medians in seconds)")
-    names = sorted({k for r in runs for k in r}, key=lambda k: statistics.median(
-        r[k] for r in runs if k in r
-    ))
+    names = sorted(
+        {k for r in runs for k in r}, key=lambda k: statistics.median(r[k] for r in runs if k in r)
+    )
     for name in names:
         values = [r[name] for r in runs if name in r]
-        print(f"  {name:24s} {statistics.median(values):6.2f}   ({' '.join(f'{v:.2f}' for v in values)})")
+        print(
+            f"  {name:24s} {statistics.median(values):6.2f}   ({' '.join(f'{v:.2f}' for v in values)})"
+        )
 
 
 def rank_cli(folder: Path) -> float:
@@ -274,10 +279,14 @@ def main() -> int:
                     rows.append((cli_cold, app_cold, cli_warm, app_warm))
                 med = [statistics.median(r[i] for r in rows) for i in range(4)]
                 print(f"ranking {args.images} images ({args.runs} runs, medians in seconds)")
-                print(f"  no references file:  CLI {med[0]:6.2f}  app {med[1]:6.2f}"
-                      f"  ({med[1] / med[0] - 1:+.0%})")
-                print(f"  references kept:     CLI {med[2]:6.2f}  app {med[3]:6.2f}"
-                      f"  ({med[3] / med[2] - 1:+.0%})")
+                print(
+                    f"  no references file:  CLI {med[0]:6.2f}  app {med[1]:6.2f}"
+                    f"  ({med[1] / med[0] - 1:+.0%})"
+                )
+                print(
+                    f"  references kept:     CLI {med[2]:6.2f}  app {med[3]:6.2f}"
+                    f"  ({med[3] / med[2] - 1:+.0%})"
+                )
     finally:
         if server is not None:
             server.terminate()
