@@ -71,6 +71,9 @@ class Backbone:
         input_size: side, in pixels, of the square input the network was trained at.
         score_layers: names (within ``features``) of the modules whose outputs the image
             score reads.
+        dense_layer: name (within ``features``) of the module whose output, at stride 16,
+            the learned dense detector reads (:mod:`core.learning.dense`); None: no
+            dense detector for this network.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Backbone:
     class_names: list[str]
     input_size: int = 224
     score_layers: list[str] = field(default_factory=list)
+    dense_layer: str | None = None
 
     def batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """``(S, S, 3)`` uint8 RGB images of one size → the network's input: normalised
@@ -164,6 +168,7 @@ def _efficientnet_lite0(weights_path: Path | None) -> Backbone:
         normalize=TF_NORM,
         class_names=imagenet_class_names(),
         score_layers=[f"net._blocks.{i}" for i in range(len(net._blocks))],
+        dense_layer="net._blocks.10",  # the last block at stride 16: 112 channels
     )
 
 
@@ -209,6 +214,7 @@ def _resnet(arch: str, enum_name: str) -> Callable[[Path | None], Backbone]:
             normalize=IMAGENET_NORM,
             class_names=imagenet_class_names(),
             score_layers=[str(i) for i in range(4, 8)],
+            dense_layer="6",  # layer3, stride 16
         )
 
     return build

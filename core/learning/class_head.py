@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torchvision.ops import box_iou, roi_align
 
 from core.learning.evidence import Evidence
+from core.learning.logistic import fit_multinomial
 
 #: Background windows drawn per image (those overlapping a box by IoU ≥ 0.3 are dropped).
 BACKGROUND_WINDOWS = 6
@@ -141,18 +142,7 @@ def fit_class_head(
             targets += [len(classes)] * len(windows)
     if not targets or all(t == len(classes) for t in targets):
         raise ValueError("no accepted box of the classes to learn")
-    x = torch.cat(rows)
-    y = torch.tensor(targets)
-    weight = torch.zeros(len(classes) + 1, x.shape[1], requires_grad=True)
-    bias = torch.zeros(len(classes) + 1, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(x @ weight.T + bias, y) + HEAD_WEIGHT_DECAY * weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
-    return ClassHead(list(classes), weight.detach().clone(), bias.detach().clone())
+    weight, bias = fit_multinomial(
+        torch.cat(rows), torch.tensor(targets), len(classes) + 1, HEAD_WEIGHT_DECAY
+    )
+    return ClassHead(list(classes), weight, bias)

@@ -44,6 +44,10 @@ class Evidence:
         tail_input: ``(192, h, w)`` float16 input of EfficientNet-Lite0's last block at
             the feature size, kept when saliency-aligned fine-tuning may need it
             (:mod:`core.learning.saliency_tuning`); ``None`` otherwise.
+        dense: ``(C16, 2h, 2w)`` float16 output of the backbone's ``dense_layer`` (stride
+            16) at the feature size, what the dense detector reads
+            (:mod:`core.learning.dense`; 112 × 26 × 26 for EfficientNet-Lite0 at 416 px);
+            ``None`` for a backbone without one.
         recipe_boxes: recipe name → its ``(N, 4)`` boxes as fractions (filled on first
             use: they do not change with training, and GrabCut takes tens of ms).
     """
@@ -55,6 +59,7 @@ class Evidence:
     imagenet_confidence: float
     maps: dict[str, np.ndarray]
     tail_input: torch.Tensor | None = None
+    dense: torch.Tensor | None = None
     recipe_boxes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -104,6 +109,8 @@ class EvidenceMaker:
         self.tail_block: torch.nn.Module | None = None
         if keep_tail_input:
             self.tail_block = tail_block(backbone)
+        modules = dict(backbone.features.named_modules())
+        self.dense_block = modules.get(backbone.dense_layer) if backbone.dense_layer else None
         self._methods: dict[tuple, SaliencyMethod] = {}
         for name in self.recipes:
             recipe = RECIPES[name]
@@ -136,6 +143,7 @@ class EvidenceMaker:
         results = {key: method(x) for key, method in self._methods.items()}
         by_key = {key: r.maps.cpu().numpy() for key, r in results.items()}
         captured: list[torch.Tensor] = []
+        dense: list[torch.Tensor] = []
         with torch.inference_mode():
             feats = None
             if results:  # every map method already ran the network: reuse its top-1 class
@@ -144,17 +152,25 @@ class EvidenceMaker:
             else:
                 feats, logits = self.backbone.forward(x)
                 confidence, classes = logits.float().softmax(dim=1).max(dim=1)
-            handle = None
+            handles = []
             if self.tail_block is not None:
-                handle = self.tail_block.register_forward_pre_hook(
-                    lambda _m, args: captured.append(args[0].to("cpu", torch.float16))
+                handles.append(
+                    self.tail_block.register_forward_pre_hook(
+                        lambda _m, args: captured.append(args[0].to("cpu", torch.float16))
+                    )
+                )
+            if self.dense_block is not None:
+                handles.append(
+                    self.dense_block.register_forward_hook(
+                        lambda _m, _args, out: dense.append(out.to("cpu", torch.float16))
+                    )
                 )
             try:
-                if feats is None or self.feature_size != self.input_size or handle is not None:
+                if feats is None or self.feature_size != self.input_size or handles:
                     large = [resize_for_network(im, self.feature_size) for im in images]
                     feats = self.backbone.features(self._tensor(large))
             finally:
-                if handle is not None:
+                for handle in handles:
                     handle.remove()
         out = []
         for i, image in enumerate(images):
@@ -169,6 +185,7 @@ class EvidenceMaker:
                     imagenet_confidence=float(confidence[i]),
                     maps=maps,
                     tail_input=captured[0][i].contiguous() if captured else None,
+                    dense=dense[0][i].contiguous() if dense else None,
                 )
             )
         return out

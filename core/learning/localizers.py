@@ -14,14 +14,26 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
-import torch
 
 from core.engine.boxes import threshold_boxes
 from core.engine.proposals import RECIPES, recipe_boxes
 from core.learning.class_head import ClassHead, LabelledImage
+from core.learning.dense import (
+    DEFAULT_THRESHOLD,
+    DenseDetector,
+    detector_from_state,
+    detector_state,
+)
 from core.learning.evidence import Evidence
-from core.learning.ridge import RidgeModel, fit_box_regressor, regress_box
+from core.learning.ridge import (
+    RidgeModel,
+    fit_box_regressor,
+    regress_box,
+    ridge_from_state,
+    ridge_state,
+)
 
 
 class Localizer(ABC):
@@ -139,12 +151,11 @@ class RegressorLocalizer(Localizer):
     def state(self):
         if self.model is None:
             raise RuntimeError("fit the regressor before saving it")
-        arrays = {k: torch.from_numpy(np.asarray(getattr(self.model, k))) for k in RIDGE_FIELDS}
-        return {"recipe": self.recipe, **arrays}
+        return {"recipe": self.recipe, **ridge_state(self.model)}
 
     @classmethod
     def restore(cls, state, head):
-        return cls(state["recipe"], RidgeModel(*(state[k].numpy() for k in RIDGE_FIELDS)))
+        return cls(state["recipe"], ridge_from_state(state))
 
     def fit(self, images, class_name):
         items = [it for it in images if class_name in it.labels]
@@ -163,11 +174,65 @@ class RegressorLocalizer(Localizer):
         return regress_box(self.model, saliency)[None], saliency
 
 
-#: The fields of a :class:`~core.learning.ridge.RidgeModel`, saved as tensors.
-RIDGE_FIELDS = ("mean", "scale", "weights", "bias")
+class DenseLocalizer(Localizer):
+    """Every object of the class found by the shared :class:`~core.learning.dense.DenseDetector`,
+    best first, kept above the class's learned score ``threshold``; the saliency map is the
+    class's cell probabilities."""
+
+    kind = name = "dense"
+
+    def __init__(
+        self, detector: DenseDetector, class_name: str = "", threshold: float = DEFAULT_THRESHOLD
+    ) -> None:
+        self.detector = detector
+        self.class_name = class_name
+        self.threshold = threshold
+
+    def fit(self, images, class_name):
+        """The detector is fitted once for every class (:func:`fit_dense_detector`)."""
+        if class_name not in self.detector.classes:
+            raise ValueError(f"the detector was not fitted on {class_name!r}")
+        self.class_name = class_name
+        return self
+
+    def detect(
+        self, evidence: Evidence, threshold: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes ``(N, 4)`` fractions, scores ``(N,)`` and the map ``(S, S)`` 0-1 of the
+        class in one image, above ``threshold`` (default: the learned one)."""
+        if evidence.dense is None:
+            raise ValueError("this evidence has no dense features")
+        k = self.detector.classes.index(self.class_name)
+        limit = self.threshold if threshold is None else threshold
+        boxes, scores, heat = self.detector.detect(evidence.dense, k, limit)
+        side = evidence.side
+        saliency = cv2.resize(heat, (side, side), interpolation=cv2.INTER_LINEAR)
+        return boxes, scores, np.clip(saliency, 0.0, 1.0).astype(np.float32)
+
+    def locate(self, evidence, class_index):
+        boxes, _scores, saliency = self.detect(evidence)
+        return boxes, saliency
+
+    def state(self):
+        return {
+            "class_name": self.class_name,
+            "threshold": self.threshold,
+            **detector_state(self.detector),
+        }
+
+    @classmethod
+    def restore(cls, state, head):
+        return cls(detector_from_state(state), state["class_name"], float(state["threshold"]))
+
 
 #: Every kind of localizer by its ``kind``: a new one is one class and one entry here.
 LOCALIZERS: dict[str, type[Localizer]] = {
     cls.kind: cls
-    for cls in (RecipeLocalizer, HeadCamLocalizer, HeadProbabilityLocalizer, RegressorLocalizer)
+    for cls in (
+        RecipeLocalizer,
+        HeadCamLocalizer,
+        HeadProbabilityLocalizer,
+        RegressorLocalizer,
+        DenseLocalizer,
+    )
 }

@@ -24,6 +24,7 @@ from core.learning.class_head import ClassHead
 from core.learning.evidence import Evidence
 from core.learning.localizers import (
     LOCALIZERS,
+    DenseLocalizer,
     Localizer,
     RecipeLocalizer,
     RegressorLocalizer,
@@ -86,7 +87,14 @@ class LearnedModel:
         return replace(evidence, features=feats)
 
     def propose(self, evidence: Evidence, imagenet_names: list[str]) -> ImageProposals:
-        """Proposals for one image, in its original pixels, best first."""
+        """Proposals for one image, in its original pixels, best first.
+
+        Every class whose localizer is the dense detector proposes each object it finds
+        above its threshold, scored by the detector; the image's top class (the head's,
+        or ImageNet's without one) proposes with its own localizer when that is not the
+        dense detector, scored by the class probability. The map shown is the top
+        class's.
+        """
         evidence = self.tuned(evidence)
         if self.head is not None:
             k, confidence = self.head.classify(evidence.features)
@@ -94,23 +102,34 @@ class LearnedModel:
         else:
             k, confidence = evidence.imagenet_class, evidence.imagenet_confidence
             class_name = imagenet_names[k]
+        found: list[tuple[np.ndarray, np.ndarray, int, str, str]] = []
+        saliency = None
+        for index, name in enumerate(self.classes):
+            loc = self.localizers.get(name)
+            if isinstance(loc, DenseLocalizer) and evidence.dense is not None:
+                boxes, scores, heat = loc.detect(evidence)
+                found.append((boxes, scores, index, name, loc.name))
+                if name == class_name:
+                    saliency = heat
         localizer = self.localizer(class_name)
-        fractions, saliency = localizer.locate(evidence, k)
-        width, height = evidence.size
-        boxes = clip_boxes(fractions * [width, height, width, height], evidence.size)
-        side = evidence.side
-        mass = box_mass(saliency, np.round(fractions * side)) if len(fractions) else np.zeros(0)
-        proposals = [
-            Proposal(
-                box=as_box(box),
-                class_index=k,
-                class_name=class_name,
-                confidence=confidence,
-                method=localizer.name,
-                map_mass=float(m),
+        if saliency is None:
+            fractions, saliency = localizer.locate(evidence, k)
+            found.append(
+                (fractions, np.full(len(fractions), confidence), k, class_name, localizer.name)
             )
-            for box, m in zip(boxes, mass, strict=True)
-        ]
+        proposals = []
+        width, height = evidence.size
+        side = evidence.side
+        for fractions, scores, index, name, method in found:
+            if len(fractions) == 0:
+                continue
+            boxes = clip_boxes(fractions * [width, height, width, height], evidence.size)
+            mass = box_mass(saliency, np.round(fractions * side))
+            proposals += [
+                Proposal(as_box(box), index, name, float(score), method, float(m))
+                for box, score, m in zip(boxes, scores, mass, strict=True)
+            ]
+        proposals.sort(key=lambda p: -p.confidence)
         return ImageProposals(proposals, np.asarray(saliency, np.float32), evidence.size)
 
     def save(self, path: str | Path) -> None:

@@ -8,10 +8,12 @@ boxes, the L2 penalty is what keeps it from fitting noise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,19 @@ class RidgeModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``(N, D)`` → ``(N, T)``."""
         return ((x - self.mean) / self.scale) @ self.weights + self.bias
+
+
+#: The fields of a :class:`RidgeModel`, as a model file stores them.
+RIDGE_FIELDS = ("mean", "scale", "weights", "bias")
+
+
+def ridge_state(model: RidgeModel, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The model's arrays as tensors named ``prefix + field``."""
+    return {prefix + k: torch.from_numpy(np.asarray(getattr(model, k))) for k in RIDGE_FIELDS}
+
+
+def ridge_from_state(state: Mapping[str, torch.Tensor], prefix: str = "") -> RidgeModel:
+    return RidgeModel(*(state[prefix + k].numpy() for k in RIDGE_FIELDS))
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> RidgeModel:

@@ -21,8 +21,10 @@ import numpy as np
 from core.engine.boxes import iou_matrix
 from core.engine.errors import InputError
 from core.learning.class_head import ClassHead, LabelledImage, fit_class_head
+from core.learning.dense import DEFAULT_THRESHOLD, DenseDetector, fit_dense_detector
 from core.learning.evidence import CANDIDATE_RECIPES
 from core.learning.localizers import (
+    DenseLocalizer,
     HeadCamLocalizer,
     HeadProbabilityLocalizer,
     Localizer,
@@ -42,6 +44,8 @@ MIN_GAIN_IMAGES = 2
 MIN_GAIN_SHARE = 0.05
 #: ... or as many hits and a mean top-box IoU higher by this much.
 MIN_IOU_GAIN = 0.03
+#: A class with at least this many objects per image is judged by every object found.
+MANY_OBJECTS = 1.25
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -51,39 +55,72 @@ class TrainingCancelled(Exception):
     """The caller's ``cancelled()`` turned true; nothing was produced."""
 
 
-def candidates(head: ClassHead | None) -> list[Localizer]:
+def candidates(head: ClassHead | None, detector: DenseDetector | None = None) -> list[Localizer]:
     """Fresh, unfitted localizers to compare; the default recipe first."""
     out: list[Localizer] = [RecipeLocalizer(r) for r in CANDIDATE_RECIPES]
     if head is not None:
         out += [HeadProbabilityLocalizer(head), HeadCamLocalizer(head)]
     out += [RegressorLocalizer(r) for r in ("default", "cam")]
+    if detector is not None:
+        out.append(DenseLocalizer(detector, threshold=CV_THRESHOLD))
     return out
 
 
-def top_iou(localizer: Localizer, item: LabelledImage, class_name: str, class_index: int) -> float:
-    """IoU of the localizer's top box with the best-matching box of the class (0 if none)."""
-    boxes, _ = localizer.locate(item.evidence, class_index)
-    truth = item.boxes[[i for i, n in enumerate(item.labels) if n == class_name]]
-    return float(iou_matrix(boxes[:1], truth).max()) if len(boxes) else 0.0
+#: The score floor of the dense detector in cross-validation, low enough that the
+#: threshold can then be chosen from its held-out detections.
+CV_THRESHOLD = 0.1
+
+
+def matched(boxes: np.ndarray, truth: np.ndarray) -> int:
+    """How many ``truth`` boxes one of ``boxes`` (best first) covers at IoU > 0.5, each
+    box serving one object (greedy, as the Pascal VOC criterion)."""
+    if len(boxes) == 0 or len(truth) == 0:
+        return 0
+    iou = iou_matrix(boxes, truth)
+    taken: set[int] = set()
+    for row in iou:
+        free = [j for j in np.argsort(-row) if j not in taken and row[j] > 0.5]
+        if free:
+            taken.add(int(free[0]))
+    return len(taken)
 
 
 @dataclass
 class CvScore:
-    """A localizer's held-out results on a class: CorLoc hits (top box IoU > 0.5) and the
-    sum of top-box IoUs, over ``images`` images."""
+    """A localizer's held-out results on a class, over ``images`` images: CorLoc hits (top
+    box IoU > 0.5), the sum of top-box IoUs, and every object counted: ``found`` of
+    ``objects`` with at most as many boxes as the image has objects of the class, and
+    ``proposed`` boxes in all."""
 
     hits: int = 0
     iou: float = 0.0
     images: int = 0
+    found: int = 0
+    objects: int = 0
+    proposed: int = 0
 
-    def add(self, iou: float) -> None:
-        self.hits += iou > 0.5
-        self.iou += iou
+    def add(self, boxes: np.ndarray, truth: np.ndarray) -> None:
+        top = float(iou_matrix(boxes[:1], truth).max()) if len(boxes) else 0.0
+        self.hits += top > 0.5
+        self.iou += top
         self.images += 1
+        self.found += matched(boxes[: len(truth)], truth)
+        self.objects += len(truth)
+        self.proposed += len(boxes)
 
     @property
     def mean_iou(self) -> float:
         return self.iou / max(self.images, 1)
+
+    @property
+    def recall(self) -> float:
+        """Share of the objects found with as many boxes as objects."""
+        return self.found / max(self.objects, 1)
+
+    @property
+    def precision(self) -> float:
+        """Share of the boxes proposed that found an object (at most one each)."""
+        return min(self.found, self.proposed) / max(self.proposed, 1)
 
 
 def folds(n: int, k: int) -> list[np.ndarray]:
@@ -96,13 +133,16 @@ def cross_validate(
     classes: Sequence[str],
     cancelled: Cancelled | None = None,
     progress: Progress | None = None,
-) -> dict[str, dict[str, CvScore]]:
+) -> tuple[dict[str, dict[str, CvScore]], dict[str, float]]:
     """Class → localizer name → held-out :class:`CvScore`, over ``FOLDS``-fold
-    cross-validation. Each fold refits the class head and the regressors on the other
-    folds' images; ``progress(done, folds)`` after each fold."""
+    cross-validation, and class → the dense detector's score threshold with the best
+    held-out F1. Each fold refits the class head, the regressors and the dense detector on
+    the other folds' images; ``progress(done, folds)`` after each fold."""
     n = len(images)
     k = max(2, min(FOLDS, n))
     scores: dict[str, dict[str, CvScore]] = {c: {} for c in classes}
+    dense_hits: dict[str, list[tuple[float, bool]]] = {c: [] for c in classes}
+    dense_objects = dict.fromkeys(classes, 0)
     for done, held in enumerate(folds(n, k), start=1):
         if cancelled is not None and cancelled():
             raise TrainingCancelled
@@ -110,48 +150,102 @@ def cross_validate(
         train = [im for i, im in enumerate(images) if i not in held_set]
         test = [images[i] for i in held]
         head = _try_head(train, classes)
+        detector = _try_detector(train, classes)
         for class_index, name in enumerate(classes):
             tests = [im for im in test if name in im.labels]
             if not tests:
                 continue
-            for loc in candidates(head):
+            for loc in candidates(head, detector):
                 try:
                     loc.fit(train, name)
                 except ValueError:  # no training box of the class in this fold
                     continue
                 score = scores[name].setdefault(loc.name, CvScore())
                 for im in tests:
-                    score.add(top_iou(loc, im, name, class_index))
+                    truth = im.boxes[[i for i, label in enumerate(im.labels) if label == name]]
+                    if isinstance(loc, DenseLocalizer):
+                        boxes, found_scores, _ = loc.detect(im.evidence)
+                        dense_hits[name] += detections(boxes, found_scores, truth)
+                        dense_objects[name] += len(truth)
+                    else:
+                        boxes = loc.locate(im.evidence, class_index)[0]
+                    score.add(boxes, truth)
         if progress is not None:
             progress(done, k)
-    return scores
+    thresholds = {name: best_threshold(dense_hits[name], dense_objects[name]) for name in classes}
+    return scores, thresholds
+
+
+def detections(
+    boxes: np.ndarray, scores: np.ndarray, truth: np.ndarray
+) -> list[tuple[float, bool]]:
+    """``(score, true positive)`` of each detection, best first: a detection is true when
+    it covers at IoU > 0.5 an object no better detection covers."""
+    out, taken = [], set()
+    iou = iou_matrix(boxes, truth) if len(boxes) and len(truth) else np.zeros((len(boxes), 0))
+    for i, score in enumerate(scores):
+        free = [j for j in np.argsort(-iou[i]) if j not in taken and iou[i, j] > 0.5]
+        if free:
+            taken.add(int(free[0]))
+        out.append((float(score), bool(free)))
+    return out
+
+
+def best_threshold(hits: list[tuple[float, bool]], objects: int) -> float:
+    """The score threshold with the best F1 over held-out detections (true positives
+    against the ``objects`` to find); the default when there are none."""
+    if not hits or objects == 0:
+        return DEFAULT_THRESHOLD
+    ranked = sorted(hits, key=lambda h: -h[0])
+    tp = np.cumsum([h[1] for h in ranked])
+    kept = np.arange(1, len(ranked) + 1)
+    f1 = 2 * tp / (kept + objects)
+    best = int(np.argmax(f1))
+    return max(CV_THRESHOLD, ranked[best][0])
 
 
 def choose(scores: dict[str, CvScore], images: int) -> str:
     """The localizer a class uses: the default unless a challenger beats it clearly.
 
-    A challenger qualifies with at least :data:`MIN_GAIN_IMAGES` (and
-    :data:`MIN_GAIN_SHARE`) more held-out hits, or with no fewer hits and a mean top-box
-    IoU higher by :data:`MIN_IOU_GAIN`; the best qualifier (hits, then IoU) wins.
+    For a class with about one object per image a "hit" is an image whose top box is
+    right (CorLoc); for a class with several (:data:`MANY_OBJECTS` per image or more) it
+    is an object found with as many boxes as objects, so every object counts. A
+    challenger qualifies with at least :data:`MIN_GAIN_IMAGES` (and
+    :data:`MIN_GAIN_SHARE` of the hits possible) more held-out hits, or with no fewer hits
+    and a mean top-box IoU higher by :data:`MIN_IOU_GAIN`; the best qualifier (hits, then
+    precision, then IoU) wins.
     """
     base = scores.get(FALLBACK)
     if images < MIN_IMAGES_TO_SWITCH or base is None:
         return FALLBACK
-    need = base.hits + max(MIN_GAIN_IMAGES, math.ceil(MIN_GAIN_SHARE * images))
+    many = base.objects >= MANY_OBJECTS * max(base.images, 1)
+
+    def hits(s: CvScore) -> int:
+        return s.found if many else s.hits
+
+    possible = base.objects if many else images
+    need = hits(base) + max(MIN_GAIN_IMAGES, math.ceil(MIN_GAIN_SHARE * possible))
     qualified = [
         name
         for name, s in scores.items()
-        if s.hits >= need or (s.hits >= base.hits and s.mean_iou >= base.mean_iou + MIN_IOU_GAIN)
+        if hits(s) >= need or (hits(s) >= hits(base) and s.mean_iou >= base.mean_iou + MIN_IOU_GAIN)
     ]
     if not qualified:
         return FALLBACK
-    return max(qualified, key=lambda name: (scores[name].hits, scores[name].iou))
+    return max(qualified, key=lambda n: (hits(scores[n]), scores[n].precision, scores[n].iou))
 
 
 def _try_head(images: Sequence[LabelledImage], classes: Sequence[str]) -> ClassHead | None:
     try:
         return fit_class_head(images, classes)
     except ValueError:
+        return None
+
+
+def _try_detector(images: Sequence[LabelledImage], classes: Sequence[str]) -> DenseDetector | None:
+    try:
+        return fit_dense_detector(images, classes)
+    except ValueError:  # no dense features (another backbone) or no box yet
         return None
 
 
@@ -186,10 +280,11 @@ def train_model(
     cv_folds = max(2, min(FOLDS, len(images)))
     total = training_steps(len(images), align is not None)
     step = None if progress is None else (lambda done, _k: progress(done, total))
-    scores = cross_validate(images, classes, cancelled, step)
+    scores, thresholds = cross_validate(images, classes, cancelled, step)
     if cancelled is not None and cancelled():
         raise TrainingCancelled
     head = _try_head(images, classes)
+    detector = _try_detector(images, classes)
     tail = None
     if align is not None and head is not None:
         tuning_start = time.perf_counter()
@@ -205,13 +300,20 @@ def train_model(
     for name in classes:
         count = sum(name in im.labels for im in images)
         choice = choose(scores[name], count)
-        loc = next(c for c in candidates(head) if c.name == choice)
+        loc = next(c for c in candidates(head, detector) if c.name == choice)
         localizers[name] = loc.fit(images, name)
+        if isinstance(loc, DenseLocalizer):
+            loc.threshold = thresholds[name]
+        ranked = sorted(scores[name].items())
         per_class[name] = {
             "images": count,
             "choice": choice,
-            "cv_corloc": {k: round(v.hits / v.images, 4) for k, v in sorted(scores[name].items())},
-            "cv_mean_iou": {k: round(v.mean_iou, 4) for k, v in sorted(scores[name].items())},
+            "cv_corloc": {k: round(v.hits / v.images, 4) for k, v in ranked},
+            "cv_mean_iou": {k: round(v.mean_iou, 4) for k, v in ranked},
+            "cv_recall": {k: round(v.recall, 4) for k, v in ranked},
+            "cv_precision": {k: round(v.precision, 4) for k, v in ranked},
+            "objects_per_image": round(sum(im.labels.count(name) for im in images) / count, 3),
+            "dense_threshold": round(thresholds[name], 4),
         }
     if progress is not None:
         progress(total, total)

@@ -10,9 +10,11 @@ import torch
 from core.engine.backbones import load_backbone
 from core.evaluation.simulation import Truth, corloc
 from core.learning.class_head import ClassHead, LabelledImage
+from core.learning.dense import DenseDetector
 from core.learning.evidence import EvidenceMaker
 from core.learning.localizers import (
     LOCALIZERS,
+    DenseLocalizer,
     HeadCamLocalizer,
     HeadProbabilityLocalizer,
     RecipeLocalizer,
@@ -134,11 +136,16 @@ def every_kind_of_localizer() -> LearnedModel:
     rng = np.random.default_rng(3)
     head = ClassHead(["a", "b", "c", "d"], torch.randn(5, 8), torch.randn(5))
     ridge = RidgeModel(*(rng.normal(size=s).astype(np.float32) for s in ((6,), (6,), (6, 4), (4,))))
+    sides = RidgeModel(*(rng.normal(size=s) for s in ((12,), (12,), (12, 4), (4,))))
+    detector = DenseDetector(
+        ["d", "e"], torch.randn(12), torch.rand(12) + 0.5, torch.randn(3, 12), torch.randn(3), sides
+    )
     localizers = {
         "a": RecipeLocalizer("cam-grabcut"),
         "b": HeadCamLocalizer(head),
         "c": HeadProbabilityLocalizer(head),
         "d": RegressorLocalizer("cam", ridge),
+        "e": DenseLocalizer(detector, "e", 0.42),
     }
     return LearnedModel("efficientnet_lite0", head, localizers, {"images": 9})
 
@@ -148,6 +155,15 @@ def described(model: LearnedModel) -> dict[str, tuple]:
     for name, loc in model.localizers.items():
         ridge = getattr(loc, "model", None)
         arrays = () if ridge is None else tuple(ridge.weights.ravel().tolist())
+        if isinstance(loc, DenseLocalizer):
+            d = loc.detector
+            arrays = (
+                d.classes,
+                loc.class_name,
+                loc.threshold,
+                d.weight.tolist(),
+                d.sides.weights.tolist(),
+            )
         out[name] = (type(loc), loc.name, getattr(loc, "recipe", None), arrays)
     return out
 
@@ -162,6 +178,7 @@ def test_every_registered_localizer_survives_the_model_file(tmp_path):
 def test_a_model_file_of_the_first_format_still_loads(tmp_path):
     """Files written before the localizer registry named each class's choice."""
     model = every_kind_of_localizer()
+    del model.localizers["e"]  # the dense detector came later
     ridge = model.localizers["d"].model
     old = {
         "format": 1,
