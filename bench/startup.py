@@ -172,9 +172,8 @@ def report(title: str, runs: list[dict[str, float]]) -> None:
     )
     for name in names:
         values = [r[name] for r in runs if name in r]
-        print(
-            f"  {name:24s} {statistics.median(values):6.2f}   ({' '.join(f'{v:.2f}' for v in values)})"
-        )
+        each = " ".join(f"{v:.2f}" for v in values)
+        print(f"  {name:24s} {statistics.median(values):6.2f}   ({each})")
 
 
 def rank_cli(folder: Path) -> float:
