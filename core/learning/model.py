@@ -29,6 +29,8 @@ from core.learning.localizers import (
     RecipeLocalizer,
     RegressorLocalizer,
 )
+from core.learning.refine import BoxRefiner
+from core.learning.ridge import ridge_from_state, ridge_state
 from core.learning.saliency_tuning import TunedTail
 
 FILE_FORMAT = 2
@@ -45,6 +47,8 @@ class LearnedModel:
         head: the user-class head, or ``None`` (then classes are ImageNet's).
         localizers: class name → its chosen, fitted :class:`Localizer`.
         metrics: JSON-able figures of the run (cross-validation per class ...).
+        refiner: moves every proposal towards where accepted boxes are
+            (:mod:`core.learning.refine`), or ``None``.
         tail: the backbone's last block fine-tuned with saliency alignment, or ``None``;
             when set, :attr:`Evidence.features` are recomputed through it from
             :attr:`Evidence.tail_input`.
@@ -55,6 +59,7 @@ class LearnedModel:
     localizers: dict[str, Localizer] = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     tail: TunedTail | None = None
+    refiner: BoxRefiner | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -123,6 +128,8 @@ class LearnedModel:
         for fractions, scores, index, name, method in found:
             if len(fractions) == 0:
                 continue
+            if self.refiner is not None:
+                fractions = self.refiner.refine(evidence, fractions)
             boxes = clip_boxes(fractions * [width, height, width, height], evidence.size)
             mass = box_mass(saliency, np.round(fractions * side))
             proposals += [
@@ -145,6 +152,7 @@ class LearnedModel:
             },
             "metrics": json.dumps(self.metrics),
             "tail": None if self.tail is None else self.tail.state_dict(),
+            "refiner": None if self.refiner is None else ridge_state(self.refiner.model),
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +195,15 @@ class LearnedModel:
             tail = TunedTail.from_backbone(backbone, head.classes)
             tail.load_state_dict(state["tail"])
             tail.requires_grad_(False)
-        return cls(state["backbone"], head, localizers, json.loads(state["metrics"]), tail)
+        refiner = state.get("refiner")
+        return cls(
+            state["backbone"],
+            head,
+            localizers,
+            json.loads(state["metrics"]),
+            tail,
+            None if refiner is None else BoxRefiner(ridge_from_state(refiner)),
+        )
 
 
 def _format_1(state: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from core.learning.class_head import LabelledImage
 from core.learning.dense import cell_targets, fit_dense_detector
 from core.learning.evidence import EvidenceMaker
 from core.learning.localizers import DenseLocalizer
+from core.learning.refine import apply_offsets, fit_box_refiner, offsets
 from core.learning.trainer import best_threshold, matched, train_model
 
 SIDE = 320
@@ -111,3 +112,35 @@ def test_the_threshold_has_the_best_f1_of_the_held_out_detections():
     hits = [(0.9, True), (0.8, True), (0.6, False), (0.5, True), (0.3, False), (0.2, False)]
     assert best_threshold(hits, objects=3) == 0.5  # 3 of 3 found with 4 boxes: F1 6/7
     assert best_threshold([], objects=3) == pytest.approx(0.3)  # nothing held out
+
+
+def test_refiner_offsets_and_their_inverse():
+    proposals = np.array([[0.1, 0.2, 0.5, 0.6], [0.3, 0.3, 0.4, 0.9]])
+    accepted = np.array([[0.12, 0.18, 0.55, 0.62], [0.28, 0.35, 0.42, 0.8]])
+    deltas = offsets(proposals, accepted)
+    assert deltas[0, 2] == pytest.approx(np.log(0.43 / 0.4))  # log width ratio
+    np.testing.assert_allclose(apply_offsets(proposals, deltas), accepted, atol=1e-12)
+    wild = apply_offsets(proposals[:1], np.array([[5.0, 0.0, 3.0, 0.0]]))
+    assert wild[0, 0] >= 0 and wild[0, 2] <= 1  # clipped: a wild regression cannot throw it off
+
+
+def test_the_refiner_moves_jittered_boxes_onto_the_objects(items):
+    rng = np.random.default_rng(5)
+
+    def jittered(item, name):
+        truth = item.boxes[[i for i, n in enumerate(item.labels) if n == name]]
+        size = truth[:, 2:] - truth[:, :2]
+        shift = rng.normal(0, 0.15, truth.shape) * np.tile(size, 2)
+        return np.clip(truth + shift, 0, 1)
+
+    refiner = fit_box_refiner(items[:36], lambda evidence, name: np.zeros((0, 4)))
+    assert refiner is not None
+    before, after = [], []
+    for item in items[36:]:
+        for name in set(item.labels):
+            truth = item.boxes[[i for i, n in enumerate(item.labels) if n == name]]
+            boxes = jittered(item, name)
+            before += list(iou_matrix(boxes, truth).max(axis=1))
+            after += list(iou_matrix(refiner.refine(item.evidence, boxes), truth).max(axis=1))
+    assert np.mean(after) > np.mean(before) + 0.05
+    assert np.mean(np.array(after) >= 0.7) > np.mean(np.array(before) >= 0.7)
