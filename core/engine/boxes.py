@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou, nms
 
+from core.engine.peaks import PeakSplit, split_boxes
+
 #: A box ``(x1, y1, x2, y2)`` in pixel edges.
 Box = tuple[float, float, float, float]
 
@@ -93,6 +95,7 @@ def threshold_boxes(
     min_area: float = 0.01,
     nms_iou: float = 0.5,
     max_boxes: int = 5,
+    split: PeakSplit | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Boxes of the connected components of a thresholded map (Zhou et al. §3.2).
 
@@ -107,6 +110,8 @@ def threshold_boxes(
             component is always kept).
         nms_iou: components overlapping a larger one by more than this IoU are dropped.
         max_boxes: at most this many boxes.
+        split: when given, a component that holds several peaks (:mod:`core.engine.peaks`)
+            gives one box per peak instead of its own; parts rank by box area.
 
     Returns:
         (boxes ``(N, 4)`` in map pixel edges, mass ``(N,)``: see :func:`box_mass`), largest
@@ -116,9 +121,13 @@ def threshold_boxes(
     if not np.isfinite(peak) or peak <= 0:
         return np.zeros((0, 4)), np.zeros(0)
     level = threshold * (peak if relative_to == "max" else float(saliency.mean()))
-    boxes, areas = component_boxes(saliency >= level)
-    keep = np.flatnonzero((areas >= min_area * saliency.size) | (np.arange(len(areas)) == 0))
-    boxes, areas = boxes[keep], areas[keep]
+    mask = saliency >= level
+    if split is None:
+        boxes, areas = component_boxes(mask)
+        keep = np.flatnonzero((areas >= min_area * saliency.size) | (np.arange(len(areas)) == 0))
+        boxes, areas = boxes[keep], areas[keep]
+    else:
+        boxes, areas = _split_components(saliency, mask, min_area * saliency.size, split)
     mass = box_mass(saliency, boxes)
     if len(boxes) == 1:
         return boxes, mass
@@ -129,6 +138,25 @@ def threshold_boxes(
         nms_iou,
     ).numpy()[:max_boxes]
     return boxes[kept], mass[kept]
+
+
+def _split_components(
+    saliency: np.ndarray, mask: np.ndarray, min_area: float, split: PeakSplit
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes of a mask's components, each split at its peaks, and their areas (the box's,
+    in pixels), largest first; components under ``min_area`` pixels but the largest are
+    dropped."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    )
+    sizes = stats[1:, cv2.CC_STAT_AREA]
+    order = np.argsort(-sizes, kind="stable")
+    order = order[(sizes[order] >= max(min_area, 1)) | (np.arange(len(order)) == 0)]
+    parts = [split_boxes(saliency, labels == i + 1, split) for i in order]
+    boxes = np.concatenate(parts).reshape(-1, 4) if parts else np.zeros((0, 4))
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    rank = np.argsort(-areas, kind="stable")
+    return boxes[rank], areas[rank]
 
 
 def grabcut_box(

@@ -10,7 +10,13 @@ import numpy as np
 
 from core.engine import defaults
 from core.engine.proposals import Proposer
-from core.evaluation.measures import ImageOutcome, Summary, match_image, summarize
+from core.evaluation.measures import (
+    ImageOutcome,
+    Summary,
+    detection_measures,
+    match_image,
+    summarize,
+)
 from core.formats.voc_dataset import read_labelled
 
 Progress = Callable[[int], None]
@@ -28,7 +34,9 @@ def evaluate_proposer(
     progress: Progress | None = None,
     problems: list[str] | None = None,
 ) -> Summary:
-    """CorLoc, mean IoU and recall of ``proposer`` on ``(image, xml)`` pairs.
+    """CorLoc, mean IoU, recall and the COCO measures (AP50, AP, recall at 1 / #objects /
+    10, class-agnostic, scored by each proposal's confidence) of ``proposer`` on
+    ``(image, xml)`` pairs.
 
     Images or XML files that cannot be read, and images whose XML lists no object, are
     skipped (CorLoc is defined over images that hold an object); one line per skipped file
@@ -36,6 +44,8 @@ def evaluate_proposer(
     each batch. Speed counts reading, resizing, maps and boxes.
     """
     outcomes: list[ImageOutcome] = []
+    detections: list[tuple[np.ndarray, np.ndarray]] = []
+    all_truths: list[np.ndarray] = []
     start = time.perf_counter()
     for batch in _batches(pairs, batch_size):
         images, truths = [], []
@@ -47,6 +57,9 @@ def evaluate_proposer(
         for result, truth in zip(proposer.propose(images), truths, strict=True):
             boxes = np.array([p.box for p in result.proposals]).reshape(-1, 4)
             outcomes.append(match_image(boxes, truth))
+            detections.append((boxes, np.array([p.confidence for p in result.proposals])))
+            all_truths.append(truth)
         if progress is not None:
             progress(len(batch))
-    return summarize(outcomes, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return summarize(outcomes, seconds, detection_measures(detections, all_truths))

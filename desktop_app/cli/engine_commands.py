@@ -128,10 +128,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print(f"{'method':<22}{'images':>7}{'CorLoc':>8}{'mean IoU':>10}{'recall':>8}{'img/s':>8}")
+        print(
+            f"{'method':<22}{'images':>7}{'CorLoc':>8}{'mean IoU':>10}{'recall':>8}"
+            f"{'R@1':>7}{'R@#obj':>8}{'R@10':>7}{'AP50':>7}{'AP':>7}{'img/s':>8}"
+        )
         for method, f in figures.items():
+            d = f["detection"]
             print(
                 f"{method:<22}{f['images']:>7}{f['corloc']:>8.3f}{f['mean_iou']:>10.3f}"
-                f"{f['recall']:>8.3f}{f['images_per_second']:>8.1f}"
+                f"{f['recall']:>8.3f}{d['recall_at_1']:>7.3f}{d['recall_at_objects']:>8.3f}"
+                f"{d['recall_at_10']:>7.3f}{d['ap50']:>7.3f}{d['ap']:>7.3f}"
+                f"{f['images_per_second']:>8.1f}"
             )
+        print(
+            "recall: any proposal, IoU > 0.5; R@k, AP50, AP: pycocotools, class-agnostic, "
+            "at most k / #objects proposals per image"
+        )
     return 0

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.evaluation.measures import ImageOutcome, Summary, match_image, summarize
+from core.evaluation.measures import (
+    DetectionMeasures,
+    ImageOutcome,
+    Summary,
+    detection_measures,
+    match_image,
+    summarize,
+)
 
 A = [0, 0, 10, 10]  # 100 px
 B = [20, 20, 30, 30]  # 100 px
@@ -92,6 +99,7 @@ def test_summarize_hand_computed():
         "mean_iou": s.mean_iou,
         "recall": s.recall,
         "images_per_second": s.images_per_second,
+        "detection": None,
     }
 
 
@@ -111,3 +119,53 @@ def test_summarize_empty_and_zero_time():
     assert s.corloc == 1.0 and s.recall == 1.0
     # No ground-truth objects at all: recall is 0, not a division by zero.
     assert summarize([ImageOutcome(0.0, 0, 0)], 1.0).recall == 0.0
+
+
+# COCO measures (pycocotools) on a hand-made case: two images, three objects.
+#   image 0: ground truth A; proposals A (0.9, a hit) and a far box (0.8, a false one).
+#   image 1: ground truth B and C; one proposal on B (IoU 0.9, 0.7).
+# Ranked over both images: hit, false, hit → precision 1, 1/2, 2/3 at recall 1/3, 1/3,
+# 2/3. COCO's interpolated precision is 1 for recall ≤ 1/3 (34 of its 101 points), 2/3
+# up to 2/3 (33 points), 0 beyond: AP50 = (34 + 33 · 2/3) / 101 = 56 / 101.
+C = [40, 0, 50, 10]
+FAR = [50, 50, 60, 60]
+HAND_DETECTIONS = [
+    (arr(A, FAR), np.array([0.9, 0.8])),
+    (arr([20, 20, 30, 29]), np.array([0.7])),
+]
+HAND_TRUTHS = [arr(A), arr(B, C)]
+
+
+def test_ap50_matches_the_hand_derived_value():
+    d = detection_measures(HAND_DETECTIONS, HAND_TRUTHS)
+    assert d.ap50 == pytest.approx(56 / 101)
+    # At IoU 0.55-0.90 the 0.9-IoU proposal still matches; at 0.95 only the exact A does,
+    # and then AP is 34 / 101 (recall 1/3 at precision 1).
+    assert d.ap == pytest.approx((9 * 56 / 101 + 34 / 101) / 10)
+
+
+def test_recall_at_1_objects_and_10():
+    # Image 0 holds two objects, its proposals rank a miss first: recall@1 finds nothing
+    # there, recall@#objects (2 proposals) finds A, recall@10 also finds B with the third.
+    detections = [
+        (arr(FAR, A, B), np.array([0.9, 0.8, 0.7])),
+        (arr(C), np.array([0.6])),
+    ]
+    truths = [arr(A, B), arr(C)]
+    d = detection_measures(detections, truths)
+    assert d.recall_at_1 == pytest.approx(1 / 3)
+    assert d.recall_at_objects == pytest.approx(2 / 3)
+    assert d.recall_at_10 == pytest.approx(1.0)
+
+
+def test_recall_counts_each_object_once_and_needs_iou_half():
+    # Two copies of A recall A once; a box at IoU exactly 0.5 counts for COCO (≥ 0.5).
+    detections = [(arr(A, A, [0, 0, 10, 20]), np.array([0.9, 0.8, 0.7]))]
+    d = detection_measures(detections, [arr(A, [0, 10, 10, 20])])
+    assert d.recall_at_objects == pytest.approx(1 / 2)
+    assert d.recall_at_10 == pytest.approx(1.0)
+
+
+def test_detection_measures_without_proposals_are_zero():
+    d = detection_measures([(np.zeros((0, 4)), np.zeros(0))], [arr(A)])
+    assert d == DetectionMeasures(0.0, 0.0, 0.0, 0.0, 0.0)
