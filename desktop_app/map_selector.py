@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from core.engine.maps import METHODS
+from core.engine.map_names import MAP_LABELS
 
 #: The map selector: label → map type (a map method's own recipe in
-#: ``core.engine.proposals.RECIPES``), None for the map the proposals came from.
+#: ``core.engine.proposals.RECIPES``), None for the map the proposals came from. Read from
+#: :data:`~core.engine.map_names.MAP_LABELS`, so listing them loads no torch.
 MAP_TYPES: dict[str, str | None] = {
     "Proposals' map": None,
-    **{cls.label: name for name, cls in METHODS.items()},
+    **{label: name for name, label in MAP_LABELS.items()},
 }
 #: How many maps of a chosen type stay in memory (``(224, 224)`` float32, 200 kB each).
 TYPED_MAPS = 64

@@ -1,8 +1,9 @@
 """Saliency maps: one small class per method over :class:`~core.engine.maps.base.SaliencyMethod`.
 
 A new method is one module with its class (``name``, ``label`` and the options of its own
-recipe) and one entry in :data:`METHODS`; the recipes of ``core.engine.proposals`` and the
-app's map selector derive from it.
+recipe), one entry in :data:`METHODS` and its label in
+:data:`core.engine.map_names.MAP_LABELS` (which the app reads without loading torch); the
+recipes of ``core.engine.proposals`` derive from :data:`METHODS`.
 """
 
 from core.engine.maps.base import MapResult, SaliencyMethod

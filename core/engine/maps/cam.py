@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from core.engine.errors import InputError
+from core.engine.map_names import MAP_LABELS
 from core.engine.maps.base import SaliencyMethod
 
 
@@ -18,7 +19,7 @@ class CAM(SaliencyMethod):
     """
 
     name = "cam"
-    label = "CAM"
+    label = MAP_LABELS["cam"]
 
     def __init__(self, backbone, smooth: float = 0.0) -> None:
         if backbone.linear_head is None:

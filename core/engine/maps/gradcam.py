@@ -6,6 +6,7 @@ import torch
 
 from core.engine.backbones import Backbone
 from core.engine.errors import UnknownNameError
+from core.engine.map_names import MAP_LABELS
 from core.engine.maps.base import SaliencyMethod
 
 
@@ -18,7 +19,7 @@ class GradCAM(SaliencyMethod):
     """
 
     name = "gradcam"
-    label = "Grad-CAM"
+    label = MAP_LABELS["gradcam"]
     needs_gradients = True
 
     def __init__(self, backbone: Backbone, smooth: float = 0.0, layer: str = "") -> None:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from core.engine.backbones import Backbone
+from core.engine.map_names import MAP_LABELS
 from core.engine.maps.base import SaliencyMethod
 
 Aggregate = Literal["max", "mean"]
@@ -49,7 +50,7 @@ class Sensitivity(_PixelGradient):
     paper §2.1)."""
 
     name = "sensitivity"
-    label = "Sensitivity"
+    label = MAP_LABELS["sensitivity"]
 
     def objective(self, feats, logits, targets):
         return (logits * self._resolve(targets, logits)).sum()
@@ -63,7 +64,7 @@ class AttentionSensitivity(_PixelGradient):
     """
 
     name = "attention"
-    label = "Attention"
+    label = MAP_LABELS["attention"]
 
     def objective(self, feats, logits, targets):
         return feats.float().sum()

@@ -12,6 +12,10 @@ only channel 1, weighted so that every test image is classified as class 0.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +26,7 @@ from core.engine.boxes import iou_matrix, threshold_boxes
 from core.engine.maps import CAM, METHODS, AttentionSensitivity, GradCAM, Sensitivity
 from core.engine.maps.base import normalize_maps
 from core.engine.maps.smoothing import gaussian_blur
+from tests.helpers.paths import ROOT
 
 H, W = 48, 64
 DARK, BRIGHT = 25.0, 255.0
@@ -286,3 +291,24 @@ def test_gaussian_blur_larger_than_map():
     assert torch.isfinite(blurred).all()
     # Nearly uniform, but the mass stays on the map.
     assert blurred.max() - blurred.min() < 0.05
+
+
+def test_every_map_method_has_its_label_and_the_labels_load_no_torch():
+    from core.engine.map_names import MAP_LABELS
+    from core.engine.maps import METHODS
+
+    assert list(METHODS) == list(MAP_LABELS)
+    assert all(cls.label == MAP_LABELS[name] for name, cls in METHODS.items())
+    code = (
+        "import sys; import desktop_app.map_selector, desktop_app.controller; "
+        "print('torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert done.stdout.strip() == "False", "the GUI thread's wiring imports torch"
