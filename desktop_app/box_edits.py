@@ -69,7 +69,6 @@ class BoxEditor:
         self.canvas = canvas
         self.undo_stack = undo_stack
         self.screen = screen
-        self._empty_asked: int | None = None  # image whose "no proposals yet" was said
 
     @property
     def unreadable(self) -> str | None:
@@ -192,11 +191,10 @@ class BoxEditor:
             message = "Nothing was selected: the next proposal is now; Space accepts it"
             self.window.statusBar().showMessage(message, 5000)
             return
-        if self.project.image(image_id).status == "new" and self._empty_asked != image_id:
-            self._empty_asked = image_id  # proposals may still be on their way
+        if self.project.image(image_id).status == "new":  # proposals are on their way
             self.window.statusBar().showMessage(
-                "No proposals yet for this image: press Space again to mark it reviewed "
-                "without boxes, or W to draw one",
+                "No proposals yet for this image: they are being computed. W draws a box; "
+                "Ctrl+Shift+D goes to the next image that needs review",
                 6000,
             )
             return
@@ -207,7 +205,6 @@ class BoxEditor:
     def _reviewed(self, image_id: int) -> None:
         """Nothing is left to review on the image: say so and go on to the next image that
         needs review (with auto-advance)."""
-        self._empty_asked = None
         labels = len(self.project.box_records.boxes(image_id, states=LABEL_STATES))
         path = self.project.image(image_id).path
         message = f"{path} reviewed with {labels} box{'es' if labels != 1 else ''}"
