@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core.engine.boxes import iou_matrix
+from core.evaluation.measures import DetectionMeasures, detection_measures
 from core.evaluation.plots import learning_curve_png
 from core.evaluation.replay_project import ReplayProject
 from core.learning.evidence import Evidence
@@ -82,6 +83,12 @@ class Step:
     rejected: int
     corloc_remaining: float | None
     trainings: int
+    #: Rejected proposals per accepted one (accepted as is or edited), so far.
+    rejects_per_accepted: float
+    #: AP50 and recall at #objects of the current model on the images not yet reviewed
+    #: (class-agnostic, :func:`~core.evaluation.measures.detection_measures`).
+    ap50_remaining: float | None
+    recall_at_objects_remaining: float | None
     seconds_assisted: float
     seconds_drawing_all: float
 
@@ -147,13 +154,24 @@ def corloc(
     model: LearnedModel, evidence: Sequence[Evidence], truth: Sequence[Truth], names
 ) -> float:
     """Share of images whose top proposal has IoU > 0.5 with a ground-truth box."""
+    return rest_measures(model, evidence, truth, names)[0]
+
+
+def rest_measures(
+    model: LearnedModel, evidence: Sequence[Evidence], truth: Sequence[Truth], names
+) -> tuple[float, DetectionMeasures]:
+    """CorLoc and the COCO measures (class-agnostic, scored by confidence) of ``model``'s
+    proposals on these images."""
     hits = 0
+    detections, boxes = [], []
     for ev, t in zip(evidence, truth, strict=True):
         proposals = model.propose(ev, names).proposals
+        found = np.array([p.box for p in proposals], dtype=np.float64).reshape(-1, 4)
+        detections.append((found, np.array([p.confidence for p in proposals])))
+        boxes.append(np.asarray(t.boxes, np.float64).reshape(-1, 4))
         if proposals and len(t.labels):
-            top = np.array([proposals[0].box], dtype=np.float64)
-            hits += float(iou_matrix(top, np.asarray(t.boxes, np.float64)).max()) > 0.5
-    return hits / max(len(evidence), 1)
+            hits += float(iou_matrix(found[:1], boxes[-1]).max()) > 0.5
+    return hits / max(len(evidence), 1), detection_measures(detections, boxes)
 
 
 def simulate(
@@ -204,6 +222,13 @@ def simulate(
         if step % report_every == 0 or step == total:
             rest = order[step:]
             c = sim.counts
+            rest_corloc, rest_detection = (
+                rest_measures(
+                    model, [evidence[i] for i in rest], [truth[i] for i in rest], imagenet_names
+                )
+                if rest
+                else (None, None)
+            )
             sim.steps.append(
                 Step(
                     reviewed=step,
@@ -212,15 +237,13 @@ def simulate(
                     edited_rate=c.edited / max(reviewed_boxes, 1),
                     drawn_rate=c.drawn / max(reviewed_boxes, 1),
                     rejected=c.rejected,
-                    corloc_remaining=corloc(
-                        model,
-                        [evidence[i] for i in rest],
-                        [truth[i] for i in rest],
-                        imagenet_names,
-                    )
-                    if rest
-                    else None,
+                    corloc_remaining=rest_corloc,
                     trainings=trainings,
+                    rejects_per_accepted=c.rejected / max(c.accepted + c.edited, 1),
+                    ap50_remaining=rest_detection.ap50 if rest_detection else None,
+                    recall_at_objects_remaining=rest_detection.recall_at_objects
+                    if rest_detection
+                    else None,
                     seconds_assisted=c.seconds(costs),
                     seconds_drawing_all=reviewed_boxes * costs.draw,
                 )

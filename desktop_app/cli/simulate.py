@@ -33,8 +33,9 @@ def add_simulate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
         description="Go through the images in review order as an annotator: accept a "
         "proposal with IoU >= 0.7, edit one with IoU >= 0.5, else draw the box; reject the "
         "rest. Accepted labels retrain the model as in the app. Prints the accepted-as-is, "
-        "edited and drawn rates, CorLoc of the current model on the images not yet "
-        "reviewed, and the estimated annotator time against drawing every box.",
+        "edited and drawn rates, rejects per accepted proposal, CorLoc, AP50 and recall "
+        "at #objects of the current model on the images not yet reviewed, and the "
+        "estimated annotator time against drawing every box.",
     )
     sim.add_argument("--images", type=Path, required=True, help="folder of images")
     sim.add_argument("--annotations", type=Path, help="folder of VOC XML files")
@@ -115,12 +116,19 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(sim.as_dict(), indent=2))
         return 0
-    print("reviewed  accepted  edited  drawn  CorLoc(rest)  trainings  time(min)  draw-all(min)")
+    print(
+        "reviewed  accepted  edited  drawn  rejects/accept  CorLoc(rest)  AP50(rest)"
+        "  R@#obj(rest)  trainings  time(min)  draw-all(min)"
+    )
     for s in sim.steps:
-        rest = "-" if s.corloc_remaining is None else f"{s.corloc_remaining:.3f}"
+        rest = [
+            "-" if v is None else f"{v:.3f}"
+            for v in (s.corloc_remaining, s.ap50_remaining, s.recall_at_objects_remaining)
+        ]
         print(
             f"{s.reviewed:8d}  {s.accepted_rate:8.3f}  {s.edited_rate:6.3f}  {s.drawn_rate:5.3f}"
-            f"  {rest:>12}  {s.trainings:9d}  {s.seconds_assisted / 60:9.1f}"
+            f"  {s.rejects_per_accepted:14.2f}  {rest[0]:>12}  {rest[1]:>10}  {rest[2]:>12}"
+            f"  {s.trainings:9d}  {s.seconds_assisted / 60:9.1f}"
             f"  {s.seconds_drawing_all / 60:13.1f}"
         )
     speed = sim.as_dict()["speed_up"]
