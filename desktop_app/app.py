@@ -15,6 +15,7 @@ half its work does it ask first.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -286,6 +287,12 @@ class Session:
                 mark("worker_stopped")
         self.worker = self.thread = None
 
+    def still_training(self) -> bool:
+        """Whether a worker still stopping runs a training (which records its cancel)."""
+        from desktop_app.background.training import TrainJob
+
+        return any(isinstance(w.running_task(), TrainJob) for _t, w in self._busy)
+
     def wait_for_workers(self) -> None:
         """Wait for workers that were still finishing a step when their session closed
         (a forward pass in hand, a training recording its cancel)."""
@@ -468,6 +475,14 @@ def run(target: str | None = None, classes_file: Path | None = None) -> int:
     window.show()
     code = app.exec()
     del painted
+    if not session.still_training():
+        # Only a batch of proposals is in hand (up to seconds of a forward pass): drop it.
+        # Every accepted box was committed when it was made and SQLite's journal makes a
+        # write cut short roll back, as after a kill (tests/unit/core/store/test_store_safety.py).
+        mark("process_exit")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
     session.wait_for_workers()
     return code
 

@@ -218,6 +218,11 @@ class ProposalWorker(QObject):
                 if running is not None and label in (None, running.label):
                     running.cancel()
 
+    def running_task(self) -> Task | None:
+        """The task the worker thread is running now, if any (proposals are not tasks)."""
+        with self._lock:
+            return self._running
+
     def stop(self) -> None:
         """End the worker loop (after the image in hand) so the thread can quit; then call
         ``thread.quit()`` and ``thread.wait()`` (or use :func:`stop_worker`)."""

@@ -21,7 +21,7 @@ def test_rows_show_class_state_origin_and_confidence(qtbot):
     table = panel.table
     cells = [[table.item(r, c).text() for c in range(1, 5)] for r in range(table.rowCount())]
     assert cells == [
-        ["cat (if accepted)", "proposed", "proposal", "0.81"],
+        ["cat", "proposed", "proposal", "0.81"],
         ["dog", "accepted, difficult", "human", ""],
         ["no class", "rejected", "proposal", "0.30"],
     ]
@@ -29,6 +29,8 @@ def test_rows_show_class_state_origin_and_confidence(qtbot):
     assert checks == [Qt.CheckState.Checked, Qt.CheckState.Checked, Qt.CheckState.Unchecked]
     assert panel.selected_id() == 8 and panel.box_ids() == [7, 8, 9]
     assert state_text(VIEWS[1]) == "accepted, difficult"
+    assert table.item(0, 1).font().italic() and not table.item(1, 1).font().italic()
+    assert table.item(0, 1).toolTip() == "takes cat if accepted; the network's guess: tabby"
 
 
 def test_a_click_chooses_a_box_and_the_check_box_toggles_it(qtbot):

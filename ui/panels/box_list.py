@@ -75,12 +75,18 @@ class BoxListPanel(QWidget):
                 checked = view.id not in hidden
                 shown.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
                 shown.setToolTip("Show this box on the image")
-                name = view.class_name or "no class"
+                label = QTableWidgetItem(
+                    swatch(class_color(view.class_name)), view.class_name or "no class"
+                )
+                tips = []
                 if view.tentative and view.class_name:
-                    name += " (if accepted)"
-                label = QTableWidgetItem(swatch(class_color(view.class_name)), name)
+                    font = label.font()
+                    font.setItalic(True)  # the class it takes if accepted
+                    label.setFont(font)
+                    tips.append(f"takes {view.class_name} if accepted")
                 if view.hint:
-                    label.setToolTip(f"The network's guess: {view.hint}")
+                    tips.append(f"the network's guess: {view.hint}")
+                label.setToolTip("; ".join(tips))
                 confidence = "" if view.confidence is None else f"{view.confidence:.2f}"
                 cells = [shown, label, QTableWidgetItem(state_text(view))]
                 cells += [QTableWidgetItem(view.origin), QTableWidgetItem(confidence)]
