@@ -1,4 +1,5 @@
-"""CorLoc, mean IoU and recall of every proposal method on every set in ../shared/datasets.
+"""CorLoc, mean IoU, recall, recall at #objects and AP50 of every proposal method on every
+set in ../shared/datasets.
 
 Usage: ``python -m bench.localization [--methods default cam ...] [--json]``. The
 ``whole-image`` row is the trivial baseline that proposes the full image.
@@ -17,7 +18,7 @@ from core.engine.backbones import DEFAULT_BACKBONE, load_backbone
 from core.engine.device import pick_device
 from core.engine.images import load_rgb
 from core.engine.proposals import RECIPES, make_proposer
-from core.evaluation.measures import match_image, summarize
+from core.evaluation.measures import detection_measures, match_image, summarize
 from core.evaluation.runner import evaluate_proposer
 from core.formats.voc import read_voc
 from core.formats.voc_dataset import annotated_images
@@ -27,12 +28,15 @@ DEFAULT_METHODS = ["default", "cam", "gradcam", "sensitivity", "attention", "cam
 
 def whole_image(pairs) -> dict:
     """Figures of the baseline that proposes the whole image."""
-    outcomes = []
+    outcomes, detections, truths = [], [], []
     for image_path, xml_path in pairs:
         image = load_rgb(image_path)
         truth = np.array([o.box for o in read_voc(xml_path).objects]).reshape(-1, 4)
-        outcomes.append(match_image(np.array([[0, 0, image.width, image.height]]), truth))
-    return summarize(outcomes, seconds=0).as_dict()
+        whole = np.array([[0, 0, image.width, image.height]], np.float64)
+        outcomes.append(match_image(whole, truth))
+        detections.append((whole, np.ones(1)))
+        truths.append(truth)
+    return summarize(outcomes, 0, detection_measures(detections, truths)).as_dict()
 
 
 def main() -> None:
@@ -58,18 +62,19 @@ def main() -> None:
     if args.json:
         print(json.dumps(table, indent=2))
         return
-    print(f"{args.backbone}, 224 px, CorLoc / mean IoU / recall@0.5 / img/s")
-    header = f"{'method':<22}" + "".join(f"{n:>28}" for n in table)
+    print(f"{args.backbone}, 224 px, CorLoc / mean IoU / recall / R@#objects / AP50 / img/s")
+    header = f"{'method':<22}" + "".join(f"{n:>40}" for n in table)
     print(header)
     for method in ["whole-image", *args.methods]:
         cells = []
         for figures in table.values():
             f = figures[method]
+            d = f["detection"]
             cells.append(
                 f"{f['corloc']:.3f} {f['mean_iou']:.3f} {f['recall']:.3f} "
-                f"{f['images_per_second']:>5.1f}"
+                f"{d['recall_at_objects']:.3f} {d['ap50']:.3f} {f['images_per_second']:>5.1f}"
             )
-        print(f"{method:<22}" + "".join(f"{c:>28}" for c in cells))
+        print(f"{method:<22}" + "".join(f"{c:>40}" for c in cells))
 
 
 if __name__ == "__main__":

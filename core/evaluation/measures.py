@@ -104,7 +104,9 @@ def _coco_eval(
     detections: Sequence[tuple[np.ndarray, np.ndarray]], truths: Sequence[np.ndarray]
 ) -> COCOeval:
     """Run ``COCOeval`` (bbox, one category, ``maxDets`` 1 / 10 / 100), quietly."""
-    images, annotations, results = [], [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
+    results: list[dict] = []
     for image_id, ((boxes, scores), truth) in enumerate(zip(detections, truths, strict=True)):
         images.append({"id": image_id})
         for x1, y1, x2, y2 in np.asarray(truth, np.float64).reshape(-1, 4):
