@@ -27,6 +27,10 @@ from core.learning.tail import tail_block
 CANDIDATE_RECIPES: tuple[str, ...] = ("default", "cam", "cam-grabcut")
 #: Input side, pixels, of the features the class head reads (see :class:`EvidenceMaker`).
 FEATURE_SIZE = 416
+#: Input side, pixels, of the dense detector's stride-16 features for images at least this
+#: large (40 × 40 cells): small objects (aquarium's fish, 0.8% of the image) vanish at 416.
+#: Smaller images use the features pass (26 × 26 cells).
+DENSE_SIZE = 640
 
 
 @dataclass
@@ -44,9 +48,10 @@ class Evidence:
         tail_input: ``(192, h, w)`` float16 input of EfficientNet-Lite0's last block at
             the feature size, kept when saliency-aligned fine-tuning may need it
             (:mod:`core.learning.saliency_tuning`); ``None`` otherwise.
-        dense: ``(C16, 2h, 2w)`` float16 output of the backbone's ``dense_layer`` (stride
-            16) at the feature size, what the dense detector reads
-            (:mod:`core.learning.dense`; 112 × 26 × 26 for EfficientNet-Lite0 at 416 px);
+        dense: ``(C16, h16, w16)`` float16 output of the backbone's ``dense_layer``
+            (stride 16), what the dense detector reads (:mod:`core.learning.dense`): at
+            the maker's ``dense_size`` for images larger than the feature size (112 × 40
+            × 40 for EfficientNet-Lite0 at 640 px), else at the feature size (26 × 26);
             ``None`` for a backbone without one.
         recipe_boxes: recipe name → its ``(N, 4)`` boxes as fractions (filled on first
             use: they do not change with training, and GrabCut takes tens of ms).
@@ -87,6 +92,8 @@ class EvidenceMaker:
             416 and 512; the zero-shot maps are best at 224 (0.79 → 0.73 at 416), so
             maps and features are computed at their own sizes.
         keep_tail_input: keep :attr:`Evidence.tail_input` (EfficientNet-Lite only).
+        dense_size: input side for :attr:`Evidence.dense` of images whose longer side
+            (in the original) is at least this (one more forward pass for those).
     """
 
     def __init__(
@@ -96,6 +103,7 @@ class EvidenceMaker:
         input_size: int = 224,
         feature_size: int = FEATURE_SIZE,
         keep_tail_input: bool = False,
+        dense_size: int = DENSE_SIZE,
     ) -> None:
         unknown = [r for r in recipes if r not in RECIPES]
         if unknown:
@@ -106,6 +114,7 @@ class EvidenceMaker:
         self.recipes = tuple(dict.fromkeys(recipes))
         self.input_size = input_size
         self.feature_size = feature_size
+        self.dense_size = dense_size
         self.tail_block: torch.nn.Module | None = None
         if keep_tail_input:
             self.tail_block = tail_block(backbone)
@@ -125,11 +134,25 @@ class EvidenceMaker:
     def copy_size(self) -> int:
         """Side, pixels, of the smallest image copy that serves maps and features alike
         (callers may shrink large images to it before calling)."""
-        return max(self.input_size, self.feature_size)
+        return max(self.input_size, self.feature_size, self.dense_size)
 
     def _tensor(self, resized: list[np.ndarray]) -> torch.Tensor:
         """``(S, S, 3)`` uint8 images → normalised ``(B, 3, S, S)`` on the device."""
         return self.backbone.batch(resized)
+
+    def _dense_features(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """``(C16, h16, w16)`` float16 stride-16 activations at :attr:`dense_size`."""
+        assert self.dense_block is not None
+        out: list[torch.Tensor] = []
+        handle = self.dense_block.register_forward_hook(
+            lambda _m, _args, result: out.append(result.to("cpu", torch.float16))
+        )
+        try:
+            resized = [resize_for_network(im, self.dense_size) for im in images]
+            self.backbone.features(self._tensor(resized))
+        finally:
+            handle.remove()
+        return list(out[0])
 
     def __call__(
         self, images: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]] | None = None
@@ -172,6 +195,13 @@ class EvidenceMaker:
             finally:
                 for handle in handles:
                     handle.remove()
+            per_image = list(dense[0]) if dense else []
+            originals = sizes if sizes is not None else [im.shape[1::-1] for im in images]
+            large = [i for i, s in enumerate(originals) if max(s) >= self.dense_size]
+            if self.dense_block is not None and large and self.dense_size > self.feature_size:
+                finer = self._dense_features([images[i] for i in large])
+                for i, feats_i in zip(large, finer, strict=True):
+                    per_image[i] = feats_i
         out = []
         for i, image in enumerate(images):
             size = sizes[i] if sizes is not None else (image.shape[1], image.shape[0])
@@ -185,7 +215,7 @@ class EvidenceMaker:
                     imagenet_confidence=float(confidence[i]),
                     maps=maps,
                     tail_input=captured[0][i].contiguous() if captured else None,
-                    dense=dense[0][i].contiguous() if dense else None,
+                    dense=per_image[i].contiguous() if per_image else None,
                 )
             )
         return out

@@ -37,8 +37,11 @@ from core.learning.saliency_tuning import SaliencyAlignment
 
 #: Folds of the per-class cross-validation (fewer when a class has fewer images).
 FOLDS = 5
-#: A class needs this many accepted images before anything but the default is chosen.
+#: A class needs this many accepted images before anything but the default is chosen ...
 MIN_IMAGES_TO_SWITCH = 8
+#: ... or, with several objects per image, this many held-out objects (3 aquarium images
+#: of jellyfish hold 27).
+MIN_BOXES_TO_SWITCH = 20
 #: A challenger must find at least this many more objects in cross-validation ...
 MIN_GAIN_IMAGES = 2
 #: ... and this share of the class's images more than the default, ...
@@ -217,9 +220,12 @@ def choose(scores: dict[str, CvScore], images: int) -> str:
     precision, then IoU) wins.
     """
     base = scores.get(FALLBACK)
-    if images < MIN_IMAGES_TO_SWITCH or base is None:
+    if base is None:
         return FALLBACK
     many = base.objects >= MANY_OBJECTS * max(base.images, 1)
+    enough = images >= MIN_IMAGES_TO_SWITCH or (many and base.objects >= MIN_BOXES_TO_SWITCH)
+    if not enough:
+        return FALLBACK
 
     def hits(s: CvScore) -> int:
         return s.found if many else s.hits
