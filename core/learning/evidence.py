@@ -196,11 +196,14 @@ class EvidenceMaker:
                 for handle in handles:
                     handle.remove()
             per_image = list(dense[0]) if dense else []
-            originals = sizes if sizes is not None else [im.shape[1::-1] for im in images]
-            large = [i for i, s in enumerate(originals) if max(s) >= self.dense_size]
-            if self.dense_block is not None and large and self.dense_size > self.feature_size:
-                finer = self._dense_features([images[i] for i in large])
-                for i, feats_i in zip(large, finer, strict=True):
+            originals = [
+                max(sizes[i]) if sizes is not None else max(im.shape[:2])
+                for i, im in enumerate(images)
+            ]
+            big = [i for i, side in enumerate(originals) if side >= self.dense_size]
+            if self.dense_block is not None and big and self.dense_size > self.feature_size:
+                finer = self._dense_features([images[i] for i in big])
+                for i, feats_i in zip(big, finer, strict=True):
                     per_image[i] = feats_i
         out = []
         for i, image in enumerate(images):
