@@ -12,7 +12,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
 from tests.gui.test_ui_image_list import rows
-from ui.canvas.box_view import BoxView
+from ui.box_view import BoxView
 from ui.dialogs.help import CANVAS_KEYS, KEYS, HelpDialog
 from ui.main_window import MAX_RECENT, MainWindow
 
