@@ -162,6 +162,9 @@ class Session:
         log.info("opened %s (images in %s)", project.db_path, project.root)
         self._launch_worker()  # the network loads in its thread meanwhile
         self._say("Loading the network…")
+        # A busy bar until the worker's first report replaces it: the first proposals can
+        # take seconds, and a silent window looks broken.
+        self.window.set_job("Loading the network…")
         from desktop_app.controller import Controller  # torch
 
         self.controller = Controller(
