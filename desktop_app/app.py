@@ -211,7 +211,9 @@ class Session:
         return self.worker.saliency(image_id) if self.worker is not None else None
 
     def _prioritize(self, image_ids: list[int]) -> None:
+        """The controller shows ``image_ids[0]`` and will show the next ones soon."""
         if self.worker is not None:
+            self.worker.hold(image_ids[0] if image_ids else None)
             self.worker.prioritize(image_ids)
 
     def _submit(self, task: Task) -> None:
@@ -359,12 +361,15 @@ class Session:
         self.worker.submit([ProposeJob(r.id, self.project.root / r.path) for r in rows], True)
 
     def _propose_held(self, image_id: int) -> None:
-        """The annotator left the image held back from re-proposal: propose it now if
-        still unreviewed."""
-        if image_id != self._held or self.project is None:
+        """The annotator left an image held back from re-proposal (the one on screen when
+        the model changed, or one the worker reached while it was shown): propose it now
+        if still unreviewed."""
+        if self.project is None or self.worker is None:
             return
-        self._held = None
-        if self.project.image(image_id).status in UNREVIEWED:
+        deferred = self.worker.take_deferred(image_id)
+        if image_id == self._held:
+            self._held, deferred = None, True
+        if deferred and self.project.image(image_id).status in UNREVIEWED:
             self.propose_image(image_id)
 
     def show_model_versions(self) -> None:

@@ -60,6 +60,8 @@ class RunnerHost(Protocol):
     def stopping(self) -> bool: ...
     def set_running(self, task: Task | None) -> None: ...
     def counts(self) -> tuple[int, int]: ...
+    def is_held(self, image_id: int) -> bool: ...
+    def defer(self, image_id: int) -> None: ...
 
 
 class JobRunner:
@@ -174,6 +176,10 @@ class JobRunner:
         for (job, _), result in zip(todo, results, strict=True):
             if not self.worker.is_current(generation):
                 return
+            if job.force and self.worker.is_held(job.image_id):
+                self.worker.defer(job.image_id)  # on screen: proposed again once left
+                self.worker.advance(generation, 1)
+                continue
             try:
                 version_id = None if model is None else model.version_id
                 store_proposals(project, job.image_id, result, version_id)

@@ -140,6 +140,8 @@ class ProposalWorker(QObject):
         self._cancelled_total = 0
         self._stop = threading.Event()
         self._running: Task | None = None
+        self._held: int | None = None  # the image on screen (see hold)
+        self._deferred: set[int] = set()  # its re-proposals dropped while it was held
         self._load_error = ""
         self._dropped: list[Task] = []  # tasks cancelled before they ran, to report
         self._maps = MapCache(self.maps_dir, cache_size)
@@ -191,6 +193,29 @@ class ProposalWorker(QObject):
     def prioritize(self, image_ids: Sequence[int]) -> None:
         """Propose these images next, in this order (those already done are ignored)."""
         self._queue.prioritize(list(image_ids))
+
+    def hold(self, image_id: int | None) -> None:
+        """The image on screen: its boxes must not change under the annotator's hand, so
+        a re-proposal (a forced job) of it is deferred until :meth:`take_deferred`."""
+        with self._lock:
+            self._held = image_id
+
+    def is_held(self, image_id: int) -> bool:
+        with self._lock:
+            return image_id == self._held
+
+    def defer(self, image_id: int) -> None:
+        """A re-proposal of the held image was dropped; remember to ask for it again."""
+        with self._lock:
+            self._deferred.add(image_id)
+
+    def take_deferred(self, image_id: int) -> bool:
+        """Whether a re-proposal of ``image_id`` was deferred (and forget it)."""
+        with self._lock:
+            if image_id in self._deferred:
+                self._deferred.discard(image_id)
+                return True
+            return False
 
     def submit_task(self, task: Task) -> None:
         """Queue a task (see :mod:`desktop_app.background.jobs`); a queued task with its key is

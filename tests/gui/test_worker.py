@@ -277,6 +277,23 @@ def test_resubmitting_skips_done_images_and_force_replaces_proposals(
     assert [x.id for x in accepted] == [kept.id]
 
 
+def test_a_reproposal_of_the_image_on_screen_waits_until_it_is_left(
+    qtbot, start, project, image_ids
+):
+    """Found by a newcomer: arriving on an image that a re-proposal pass had in hand, its
+    proposal was swapped under the mouse."""
+    shown, other = image_ids[0], image_ids[1]
+    _thread, worker = start(batch_size=4)
+    run_to_end(qtbot, worker, job_list(project, [shown, other]))
+    before = {i: [b.id for b in project.box_records.boxes(i)] for i in (shown, other)}
+    worker.hold(shown)
+    run_to_end(qtbot, worker, job_list(project, [shown, other]), force=True)
+    assert [b.id for b in project.box_records.boxes(shown)] == before[shown]  # untouched
+    assert [b.id for b in project.box_records.boxes(other)] != before[other]  # proposed again
+    assert worker.take_deferred(shown) and not worker.take_deferred(shown)
+    assert not worker.take_deferred(other)
+
+
 def test_map_cache_is_bounded(qtbot, start, project, image_ids):
     _thread, worker = start(batch_size=2, cache_size=2)
     ready: list[int] = []
