@@ -123,21 +123,23 @@ class BoxEditor:
 
     def _update_status(self, image_id: int) -> None:
         """``in_review`` while proposals wait (``proposed`` when none is reviewed, after an
-        undo); ``done`` when none waits and the image has a label. An image without labels
-        is done only when the annotator says so (:meth:`accept` with nothing left): having
-        rejected every proposal does not make it an image without objects."""
+        undo) and once a person changed something; ``done`` only when the annotator says
+        so (Space with nothing left, :meth:`_reviewed`), as LabelImg's "verify image": an
+        edit or a drawing never makes an image reviewed by itself, and having rejected
+        every proposal does not make it an image without objects. A reviewed image stays
+        reviewed while its boxes are edited, unless a proposal waits again (an undo)."""
         boxes = self.project.box_records.boxes(image_id)
         pending = any(b.state == "proposed" for b in boxes)
         reviewed = any(b.state != "proposed" for b in boxes)
-        labelled = any(b.state in LABEL_STATES for b in boxes)
+        current = self.project.image(image_id).status
         status: str | None
         if pending:
             status = "in_review" if reviewed else "proposed"
-        elif labelled:
-            status = "done"
+        elif current == "done":
+            status = None
         else:
-            status = "in_review" if boxes or self.project.image(image_id).status == "done" else None
-        if status and self.project.image(image_id).status != status:
+            status = "in_review" if boxes else None
+        if status and current != status:
             self.project.set_status(image_id, status)
 
     def _review(self, box_ids: list[int], act: Callable[[int], None], text: str) -> None:
@@ -198,13 +200,14 @@ class BoxEditor:
                 6000,
             )
             return
-        self.project.set_status(image_id, "done")
-        self.screen.refresh(image_id)
         self._reviewed(image_id)
 
     def _reviewed(self, image_id: int) -> None:
-        """Nothing is left to review on the image: say so and go on to the next image that
-        needs review (with auto-advance)."""
+        """Nothing is left to review on the image: mark it reviewed, say so and go on to
+        the next image that needs review (with auto-advance)."""
+        if self.project.image(image_id).status != "done":
+            self.project.set_status(image_id, "done")
+            self.screen.refresh(image_id)
         labels = len(self.project.box_records.boxes(image_id, states=LABEL_STATES))
         path = self.project.image(image_id).path
         message = f"{path} reviewed with {labels} box{'es' if labels != 1 else ''}"
@@ -288,7 +291,8 @@ class BoxEditor:
             return
         width, height = size
         copied = []
-        for b in self.project.box_records.boxes(source_id, states=LABEL_STATES):
+        sources = self.project.box_records.boxes(source_id, states=LABEL_STATES)
+        for b in sources:
             x1, y1, x2, y2 = b.box
             box = (max(0.0, x1), max(0.0, y1), min(width, x2), min(height, y2))
             if box[0] < box[2] and box[1] < box[3] and b.class_name is not None:
@@ -305,7 +309,10 @@ class BoxEditor:
         self.undo_stack.endMacro()
         self._changed(image_id)
         count = f"{len(ids)} box{'es' if len(ids) != 1 else ''}"
-        self.window.statusBar().showMessage(f"Copied {count} from the previous image", 4000)
+        message = f"Copied {count} from the previous image"
+        if len(ids) < len(sources):
+            message += f"; {len(sources) - len(ids)} fall outside this image (sizes differ)"
+        self.window.statusBar().showMessage(message, 6000)
 
     def delete_box(self, box_id: int) -> None:
         before = self._box(box_id)

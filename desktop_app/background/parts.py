@@ -18,7 +18,7 @@ from core.store.rows import BoxSpec
 from desktop_app.background.jobs import ProposeJob
 
 if TYPE_CHECKING:
-    from core.engine.proposals import ImageProposals
+    from core.engine.proposals import ImageProposals, Proposal
 
 
 def maps_folder(db_path: str | Path) -> Path:
@@ -43,6 +43,12 @@ def should_propose(project: Project, job: ProposeJob) -> bool:
     return row.status == "new" and not project.box_records.boxes(job.image_id)
 
 
+#: A learned model's class is given to a proposal only when it is at least this likely;
+#: below, it is a hint and the proposal takes the current class when accepted (a model
+#: that knows only "raccoon" must not call every fruit a raccoon).
+CLASS_CONFIDENCE = 0.5
+
+
 def store_proposals(
     project: Project, image_id: int, result: ImageProposals, model_version_id: int | None = None
 ) -> None:
@@ -56,16 +62,20 @@ def store_proposals(
     hint only, so such names never become the annotator's classes.
     """
     own = set(project.class_records.classes()) if model_version_id is not None else set()
+
+    def sure(p: Proposal) -> bool:
+        return p.class_name in own and p.confidence >= CLASS_CONFIDENCE
+
     specs = [
         BoxSpec(
-            p.class_name if p.class_name in own else None,
+            p.class_name if sure(p) else None,
             p.box,
             origin=Origin.PROPOSAL,
             state=State.PROPOSED,
             confidence=p.confidence,
             method=p.method,
             model_version_id=model_version_id,
-            hint=None if p.class_name in own else p.class_name,
+            hint=None if sure(p) else p.class_name,
         )
         for p in result.proposals
     ]

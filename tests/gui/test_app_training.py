@@ -67,8 +67,10 @@ def test_accepting_n_boxes_trains_a_version_that_then_proposes(qtbot, session, b
     qtbot.waitUntil(lambda: methods_of(session, "proposed") == {chosen}, timeout=LONG)
     unreviewed = session.project.images(status="proposed")
     assert len(unreviewed) == 3
-    names = {b.class_name for r in unreviewed for b in session.project.box_records.boxes(r.id)}
-    assert names == {"blob"}  # the head names a user class, never an ImageNet one
+    proposed = [b for r in unreviewed for b in session.project.box_records.boxes(r.id)]
+    # The model names a user class, never an ImageNet one; below even odds only as a hint.
+    assert {(b.class_name, b.hint) for b in proposed} <= {("blob", None), (None, "blob")}
+    assert all((b.class_name is not None) == (b.confidence >= 0.5) for b in proposed)
     controller.show_index(3)
     controller.edits.add_drawn_box(boxes[3])
     assert not controller.jobs.trainer.queued  # 1 new box since the version: not yet

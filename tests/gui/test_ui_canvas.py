@@ -442,3 +442,17 @@ def test_captions_stay_inside_the_view_when_a_box_corner_is_off_screen(canvas):
     assert visible.contains(label.scenePos())
     canvas.fit()
     assert label.scenePos() == QPointF(20, 20)  # back in its corner
+
+
+def test_a_corner_of_a_box_not_selected_resizes_it_and_escape_clears_the_selection(
+    canvas, qtbot
+):
+    canvas.select(CAT.id)
+    with qtbot.waitSignal(canvas.box_changed) as blocker:
+        drag(qtbot, canvas, (180, 100), (170, 90))  # DOG's bottom-right corner
+    assert blocker.args[0] == DOG.id
+    assert_box(blocker.args[1], (120, 30, 170, 90))
+    assert canvas.selected_id() == DOG.id
+    with qtbot.waitSignal(canvas.box_selected) as cleared:
+        qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+    assert cleared.args == [-1] and canvas.selected_id() is None

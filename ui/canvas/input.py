@@ -104,18 +104,20 @@ class CanvasInput:
             self._rubber.setRect(QRectF(self._press, self._press))
             self._rubber.show()
             return
-        handle = self._handle_at(pos)
-        if handle is not None and layer.selected is not None:
-            self.drag, self._handle = Drag.RESIZE, handle
-            self._start_box = layer.views[layer.selected].box
+        grabbed = self._handle_at(pos)
+        if grabbed is not None:  # a corner or edge handle of any box, the selected first
+            handle_box, self._handle = grabbed
+            self._select_by_click(handle_box)
+            self.drag = Drag.RESIZE
+            self._start_box = layer.views[handle_box].box
             return
-        box_id = self._clicked_box(pos)
-        self._select_by_click(box_id)
-        if box_id is None:
+        clicked = self._clicked_box(pos)
+        self._select_by_click(clicked)
+        if clicked is None:
             self._start_pan()
         else:
             self.drag = Drag.MOVE
-            self._start_box = layer.views[box_id].box
+            self._start_box = layer.views[clicked].box
 
     def _start_pan(self) -> None:
         self.drag = Drag.PAN
@@ -203,11 +205,14 @@ class CanvasInput:
     # Keys
 
     def key_event(self, event: QKeyEvent) -> bool:
-        """Escape leaves draw mode; arrows nudge the selected box (Shift: 10 px); Delete."""
+        """Escape leaves draw mode, else clears the selection; arrows nudge the selected box
+        (Shift: 10 px); Delete."""
         key, layer, size = Qt.Key(event.key()), self.canvas.layer, self.canvas.image_size()
         selected = layer.selected
         if key == Qt.Key.Key_Escape and self.drawing:
             self.cancel_drawing()
+        elif key == Qt.Key.Key_Escape and selected is not None:
+            self._select_by_click(None)  # as a click beside every box
         elif key in NUDGES and selected is not None and size is not None:
             if self.drag == Drag.NONE:
                 step = 10 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1
@@ -229,24 +234,26 @@ class CanvasInput:
     def _update_cursor(self, pos: QPointF) -> None:
         if self.drawing:
             shape = Qt.CursorShape.CrossCursor
-        elif (handle := self._handle_at(pos)) is not None:
-            shape = graphics.HANDLE_CURSORS[handle]
+        elif (grabbed := self._handle_at(pos)) is not None:
+            shape = graphics.HANDLE_CURSORS[grabbed[1]]
         elif self._box_at(pos) is not None:
             shape = Qt.CursorShape.SizeAllCursor
         else:
             shape = Qt.CursorShape.ArrowCursor
         self.canvas.viewport().setCursor(shape)
 
-    def _handle_at(self, pos: QPointF) -> tuple[int, int] | None:
+    def _handle_at(self, pos: QPointF) -> tuple[int, tuple[int, int]] | None:
+        """The box and handle direction a press at ``pos`` grabs: a handle of the selected
+        box, else one of another shown box (as in LabelImg, any box's corner resizes it)."""
         layer = self.canvas.layer
-        if layer.selected is None:
-            return None
-        box = layer.views[layer.selected].box
+        order = sorted(layer.views, key=lambda box_id: box_id != layer.selected)
         to_view = self.canvas.viewportTransform()
-        for direction in graphics.HANDLES:
-            offset = to_view.map(graphics.handle_point(box, direction)) - pos
-            if abs(offset.x()) <= HANDLE_GRAB and abs(offset.y()) <= HANDLE_GRAB:
-                return direction
+        for box_id in order:
+            box = layer.views[box_id].box
+            for direction in graphics.HANDLES:
+                offset = to_view.map(graphics.handle_point(box, direction)) - pos
+                if abs(offset.x()) <= HANDLE_GRAB and abs(offset.y()) <= HANDLE_GRAB:
+                    return box_id, direction
         return None
 
     def _boxes_at(self, pos: QPointF) -> list[int]:

@@ -61,7 +61,8 @@ CANVAS_KEYS: list[tuple[str, str]] = [
     ("drag a handle", "resize the selected box"),
     ("arrows / Shift+arrows", "nudge the selected box by 1 / 10 px"),
     ("Delete / Backspace", "delete the selected box"),
-    ("Escape", "stop drawing"),
+    ("Escape", "stop drawing; else select no box (so 1 – 9 only choose the class of new boxes)"),
+    ("drag a corner", "resize that box, selected or not"),
     ("click again in place", "select the next box under the pointer"),
     ("wheel / middle drag", "zoom around the cursor (¼ to 16 × the fitting size) / pan"),
 ]

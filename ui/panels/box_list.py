@@ -26,6 +26,8 @@ from ui.panels.classes import swatch
 COLUMNS = ("", "class", "state", "origin", "conf.")
 #: The column whose check box shows or hides a box.
 VISIBLE = 0
+#: Narrowest the panel gets, pixels: the class column stays readable beside a long state.
+MIN_WIDTH = 330
 
 
 def state_text(view: BoxView) -> str:
@@ -63,6 +65,7 @@ class BoxListPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
+        self.setMinimumWidth(MIN_WIDTH)
 
     def set_boxes(self, views: list[BoxView], hidden: set[int], selected: int | None) -> None:
         """Show ``views`` (rejected ones too); ``hidden`` ids are unticked."""

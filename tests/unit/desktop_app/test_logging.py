@@ -33,7 +33,9 @@ def test_a_bug_is_one_line_and_its_traceback_goes_to_the_project_log(
     def broken(_args):  # a fault injected where a bug would be
         raise RuntimeError("the list index went wrong")
 
-    monkeypatch.setattr(cli, "run_export", broken)
+    from desktop_app.cli import project_commands  # where main() finds the command
+
+    monkeypatch.setattr(project_commands, "run_export", broken)
     argv = ["export", "--project", str(folder), "--format", "voc", "--out", str(folder / "x")]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
