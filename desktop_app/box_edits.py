@@ -213,8 +213,8 @@ class BoxEditor:
         message = f"{path} reviewed with {labels} box{'es' if labels != 1 else ''}"
         if self.window.auto_advance():
             self.screen.next_unreviewed()
-            if self.current_id() != image_id:
-                message += " · A goes back"
+            moved = self.current_id() != image_id
+            message += " · A goes back" if moved else " · every image is reviewed"
         self.window.statusBar().showMessage(message, 5000)
 
     def reject(self) -> None:

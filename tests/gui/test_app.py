@@ -398,7 +398,12 @@ def test_without_auto_advance_space_stays_and_with_it_goes_on(qtbot, app, projec
     project.set_status(second, "proposed")  # the worker found nothing on it
     qtbot.keyClick(window, Qt.Key_Space)
     assert project.image(second).status == "done"
-    assert project.image(controller.current_id()).path == "c.png"
+    third = controller.current_id()
+    assert project.image(third).path == "c.png"
+    project.set_status(third, "proposed")
+    qtbot.keyClick(window, Qt.Key_Space)  # the last one: nowhere to go, and it says so
+    assert controller.current_id() == third
+    assert "every image is reviewed" in window.statusBar().currentMessage()
 
 
 def test_the_current_image_stays_in_view_after_a_sort_or_a_filter(qtbot, app, project):
