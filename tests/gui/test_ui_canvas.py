@@ -444,9 +444,7 @@ def test_captions_stay_inside_the_view_when_a_box_corner_is_off_screen(canvas):
     assert label.scenePos() == QPointF(20, 20)  # back in its corner
 
 
-def test_a_corner_of_a_box_not_selected_resizes_it_and_escape_clears_the_selection(
-    canvas, qtbot
-):
+def test_a_corner_of_a_box_not_selected_resizes_it_and_escape_clears_the_selection(canvas, qtbot):
     canvas.select(CAT.id)
     with qtbot.waitSignal(canvas.box_changed) as blocker:
         drag(qtbot, canvas, (180, 100), (170, 90))  # DOG's bottom-right corner
