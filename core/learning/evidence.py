@@ -27,10 +27,13 @@ from core.learning.tail import tail_block
 CANDIDATE_RECIPES: tuple[str, ...] = ("default", "cam", "cam-grabcut")
 #: Input side, pixels, of the features the class head reads (see :class:`EvidenceMaker`).
 FEATURE_SIZE = 416
-#: Input side, pixels, of the dense detector's stride-16 features for images at least this
-#: large (40 × 40 cells): small objects (aquarium's fish, 0.8% of the image) vanish at 416.
-#: Smaller images use the features pass (26 × 26 cells).
+#: Input side, pixels, of the dense detector's stride-16 features (40 × 40 cells) for
+#: images of at least :data:`DENSE_FROM` pixels on their longer side, whose small objects
+#: vanish at 416 (aquarium, 1024 px: recall after 50 images 0.049 at 416, 0.140 at 640).
+#: Smaller images use the features pass (26 × 26 cells): at 640 px bccd (640 × 480) fell
+#: from 0.731 to 0.629 and fruit from 0.581 to 0.524 (python -m bench.dense SET 50 60).
 DENSE_SIZE = 640
+DENSE_FROM = 960
 
 
 @dataclass
@@ -50,8 +53,9 @@ class Evidence:
             (:mod:`core.learning.saliency_tuning`); ``None`` otherwise.
         dense: ``(C16, h16, w16)`` float16 output of the backbone's ``dense_layer``
             (stride 16), what the dense detector reads (:mod:`core.learning.dense`): at
-            the maker's ``dense_size`` for images larger than the feature size (112 × 40
-            × 40 for EfficientNet-Lite0 at 640 px), else at the feature size (26 × 26);
+            the maker's ``dense_size`` for images of at least :data:`DENSE_FROM` pixels
+            (112 × 40 × 40 for EfficientNet-Lite0 at 640 px), else at the feature size
+            (26 × 26);
             ``None`` for a backbone without one.
         recipe_boxes: recipe name → its ``(N, 4)`` boxes as fractions (filled on first
             use: they do not change with training, and GrabCut takes tens of ms).
@@ -93,7 +97,8 @@ class EvidenceMaker:
             maps and features are computed at their own sizes.
         keep_tail_input: keep :attr:`Evidence.tail_input` (EfficientNet-Lite only).
         dense_size: input side for :attr:`Evidence.dense` of images whose longer side
-            (in the original) is at least this (one more forward pass for those).
+            (in the original) is at least :data:`DENSE_FROM` pixels (one more forward
+            pass for those).
     """
 
     def __init__(
@@ -200,7 +205,7 @@ class EvidenceMaker:
                 max(sizes[i]) if sizes is not None else max(im.shape[:2])
                 for i, im in enumerate(images)
             ]
-            big = [i for i, side in enumerate(originals) if side >= self.dense_size]
+            big = [i for i, side in enumerate(originals) if side >= DENSE_FROM]
             if self.dense_block is not None and big and self.dense_size > self.feature_size:
                 finer = self._dense_features([images[i] for i in big])
                 for i, feats_i in zip(big, finer, strict=True):

@@ -144,3 +144,10 @@ def test_the_refiner_moves_jittered_boxes_onto_the_objects(items):
             after += list(iou_matrix(refiner.refine(item.evidence, boxes), truth).max(axis=1))
     assert np.mean(after) > np.mean(before) + 0.05
     assert np.mean(np.array(after) >= 0.7) > np.mean(np.array(before) >= 0.7)
+
+
+def test_large_images_get_finer_cells_for_the_detector():
+    maker = EvidenceMaker(load_backbone())
+    small, large = maker([np.zeros((480, 640, 3), np.uint8), np.zeros((768, 1024, 3), np.uint8)])
+    assert small.dense.shape == (112, 26, 26)  # the features pass at 416 px
+    assert large.dense.shape == (112, 40, 40)  # a second pass at 640 px
