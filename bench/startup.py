@@ -9,7 +9,7 @@ Starts ``python main.py FOLDER`` as a subprocess on a private Xvfb display (or, 
 is launched:
 
 - ``window``: the main window is mapped (``xdotool search --onlyvisible``), and, when the
-  app writes them, the events of ``SALIBOX_TIMINGS`` (see :mod:`desktop_app.app`):
+  app writes them, the events of ``SALIBOX_TIMINGS`` (see :mod:`desktop_app.timings`):
   ``window_shown`` (first paint), ``project_open``, ``first_proposals`` (the image on
   screen shows proposals);
 - ``proposals (db)``: the first image (by path, the one on screen) has proposals in the

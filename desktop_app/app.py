@@ -15,20 +15,17 @@ half its work does it ask first.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QMetaObject, QObject, QThread, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from desktop_app.background.jobs import NO_IMAGE, ProposeJob, Task
-from desktop_app.logs import log, log_to_project, stop_project_log, unexpected
+from desktop_app.logs import log, log_to_project, stop_project_log
+from desktop_app.timings import TIMINGS, mark
 from ui.canvas.view import Canvas
 from ui.dialogs.settings import ProposalSettings, SettingsDialog
 from ui.main_window import MainWindow
@@ -40,38 +37,11 @@ if TYPE_CHECKING:  # the store, the controller and torch load after the first pa
     from desktop_app.controller import Controller
     from desktop_app.export_runner import ExportRunner
 
-#: Environment variable naming the file startup timings are appended to.
-TIMINGS = "SALIBOX_TIMINGS"
 #: How long closing the window waits for the worker to stop (ms); the window is gone
 #: meanwhile, and a worker still busy after it is waited for before the process ends.
 CLOSE_WAIT_MS = 1000
 #: Share of a training's work after which closing the window asks first.
 ASK_AFTER = 0.5
-_STARTED = time.monotonic()
-
-
-def _process_seconds() -> float:
-    """Seconds since this process started (from /proc on Linux; else since this module
-    was imported)."""
-    try:
-        with open("/proc/self/stat") as stat:
-            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as uptime:
-            return float(uptime.read().split()[0]) - ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return time.monotonic() - _STARTED
-
-
-def mark(event: str) -> None:
-    """Append ``event seconds-since-process-start`` to the ``SALIBOX_TIMINGS`` file."""
-    path = os.environ.get(TIMINGS)
-    if not path:
-        return
-    try:
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(f"{event} {_process_seconds():.3f}\n")
-    except OSError:
-        pass
 
 
 #: Image statuses whose proposals are made again when the model changes.
@@ -453,59 +423,4 @@ class _CloseGuard(QObject):
         if closing and not self.session.closing():
             event.ignore()
             return True
-        return False
-
-
-def run(target: str | None = None, classes_file: Path | None = None) -> int:
-    """Start the app, opening ``target`` (a folder of images or a project file) if given
-    and adding the classes of ``classes_file`` (one name a line) to it. The window shows
-    first; the project opens after its first paint."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setOrganizationName("SaliBox")
-    app.setApplicationName("SaliBox")
-    window = MainWindow()
-    canvas = Canvas()
-    window.set_canvas(canvas)
-    session = Session(window, canvas)
-    app.aboutToQuit.connect(lambda: session.close(CLOSE_WAIT_MS))
-
-    def report(kind: type[BaseException], exc: BaseException, trace: TracebackType | None) -> None:
-        """An exception no slot caught: one line in the window, the traceback in the log."""
-        window.show_error(unexpected(exc.with_traceback(trace), "unexpected error"))
-
-    def start() -> None:
-        mark("window_shown")
-        if target and session.open(target) and classes_file is not None:
-            session._open()[1].class_edits.import_classes_file(str(classes_file))
-
-    sys.excepthook = report
-    painted = _FirstPaint(window, start)
-    window.show()
-    code = app.exec()
-    del painted
-    if not session.still_training():
-        # Only a batch of proposals is in hand (up to seconds of a forward pass): drop it.
-        # Every accepted box was committed when it was made and SQLite's journal makes a
-        # write cut short roll back, as after a kill (tests/unit/core/store/test_store_safety.py).
-        mark("process_exit")
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(code)
-    session.wait_for_workers()
-    return code
-
-
-class _FirstPaint(QObject):
-    """Calls ``then`` once, in the event loop's next turn after ``widget``'s first paint."""
-
-    def __init__(self, widget: MainWindow, then) -> None:
-        super().__init__(widget)
-        self.then = then
-        widget.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint and self.then is not None:
-            then, self.then = self.then, None
-            watched.removeEventFilter(self)
-            QTimer.singleShot(0, then)
         return False

@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if app_args.classes is not None and not app_args.classes.is_file():
             print(f"salibox: {app_args.classes}: no such classes file", file=sys.stderr)
             return 2
-        from desktop_app.app import run  # Qt is loaded only for the app
+        from desktop_app.launch import run  # Qt is loaded only for the app
 
         return run(app_args.target, app_args.classes)  # the worker keeps freed memory
     from core.engine.device import keep_freed_memory
