@@ -1,13 +1,15 @@
 """When the review controller queues fine-tuning: the project's settings and the trigger.
 
 Fine-tuning (:class:`~desktop_app.background.training.TrainJob`) is queued on demand and once
-the project's ``retrain_after`` boxes (:mod:`desktop_app.project_settings`) were accepted
-since the newest version was trained (or since the last training was queued, which covers
-runs that failed); one at a time.
+the accepted boxes grew, since the newest version was trained (or since the last training
+was queued, which covers runs that failed), by the project's ``retrain_after`` boxes
+(:mod:`desktop_app.project_settings`) or by a share of them, whichever is more
+(:func:`core.learning.cadence.retrain_due`); one at a time.
 """
 
 from __future__ import annotations
 
+from core.learning.cadence import retrain_due
 from core.store import Project
 from desktop_app.background.training import TrainJob
 from desktop_app.project_settings import load_settings
@@ -44,13 +46,12 @@ class RetrainTrigger:
     def due(self) -> int | None:
         """The accepted boxes if enough were accepted since the last training (and none
         is queued), else None."""
-        every = self.retrain_after()
-        if every <= 0 or self.queued:
+        if self.queued:
             return None
         accepted = self.project.learning_records.count_labelled_boxes()
         versions = self.project.learning_records.model_versions()
         trained = int(versions[0].metrics.get("accepted_boxes", 0)) if versions else 0
-        if accepted - max(trained, self._trained_at) < every:
+        if not retrain_due(accepted, max(trained, self._trained_at), self.retrain_after()):
             return None
         return accepted
 

@@ -3,8 +3,9 @@
 The annotator reviews images in a chosen order. For each ground-truth box, a proposal of
 the right class with IoU ≥ 0.7 is accepted as is, one with IoU ≥ 0.5 is edited, else the
 box is drawn; every proposal left over is rejected. Reviewed images become accepted
-labels in a real project store, and after every ``train_every`` new boxes a model version
-is trained by the app's own training service
+labels in a real project store, and once the accepted boxes grew by ``train_every`` (or
+by the app's share of them, :func:`~core.learning.cadence.retrain_due`) a model version
+is trained, at most once per image, by the app's own training service
 (:class:`~core.evaluation.replay_project.ReplayProject`). Until a class head exists
 proposals carry ImageNet names, and the annotator's choice of class is free (as in the
 app, where accepting such a proposal gives it the chosen class).
@@ -26,6 +27,7 @@ from core.engine.boxes import iou_matrix
 from core.evaluation.measures import DetectionMeasures, detection_measures
 from core.evaluation.plots import learning_curve_png
 from core.evaluation.replay_project import ReplayProject
+from core.learning.cadence import retrain_due
 from core.learning.evidence import Evidence
 from core.learning.model import LearnedModel
 
@@ -193,7 +195,8 @@ def simulate(
         replay: the project the reviewed images' boxes go to and that trains, as the app
             does (:class:`~core.evaluation.replay_project.ReplayProject`, over the same
             images in the same order as ``evidence``).
-        train_every: retrain after this many newly accepted boxes.
+        train_every: retrain after this many newly accepted boxes, or once they grew by
+            :data:`~core.learning.cadence.GROWTH` of those of the last training.
         report_every: record a :class:`Step` (with CorLoc on the images not yet
             reviewed) every this many images, and after the last.
         budget: stop after this many images; CorLoc then covers all the rest.
@@ -203,8 +206,8 @@ def simulate(
     total = len(order) if budget is None else min(budget, len(order))
     model = LearnedModel(replay.backbone.name, None)
     sim = Simulation(model=model)
-    new_boxes = trainings = labelled = 0
-    reviewed_boxes = 0
+    trainings = labelled = trained_on = 0
+    reviewed_boxes = accepted_boxes = 0
     for step, idx in enumerate(order[:total], start=1):
         ev, t = evidence[idx], truth[idx]
         proposals = model.propose(ev, imagenet_names).proposals
@@ -213,11 +216,11 @@ def simulate(
         if len(t.labels):
             replay.label(idx, np.asarray(t.boxes, np.float64).reshape(-1, 4).tolist(), t.labels)
             labelled += 1
-            new_boxes += len(t.labels)
-        if new_boxes >= train_every and labelled:
+            accepted_boxes += len(t.labels)
+        if labelled and retrain_due(accepted_boxes, trained_on, train_every):
             model = replay.train()
             sim.trainings.append((model.metrics["boxes"], model.metrics["seconds"]))
-            new_boxes = 0
+            trained_on = accepted_boxes
             trainings += 1
         if step % report_every == 0 or step == total:
             rest = order[step:]

@@ -43,7 +43,10 @@ def add_simulate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     sim.add_argument("--budget", type=int, help="stop after N reviewed images")
     sim.add_argument("--every", type=int, default=10, help="report every K images (10)")
     sim.add_argument(
-        "--train-every", type=int, default=10, help="retrain after N new accepted boxes (10)"
+        "--train-every",
+        type=int,
+        default=10,
+        help="retrain after N new accepted boxes (10), or once they grew by 25%%",
     )
     sim.add_argument("--seed", type=int, default=0, help="seed of the random order (0)")
     sim.add_argument("--draw-cost", type=float, default=Costs.draw, help="s per drawn box")

@@ -64,7 +64,10 @@ class SettingsDialog(QDialog):
         self.retrain_after.setSpecialValueText("never")
         self.retrain_after.setRange(0, 10_000)
         self.retrain_after.setValue(current.retrain_after)
-        self.retrain_after.setToolTip("0: train only with Tools → Train now")
+        self.retrain_after.setToolTip(
+            "Train again after N more accepted boxes, or 25% more once the set is larger;"
+            " 0: train only with Tools → Train now"
+        )
         self.align_saliency = QCheckBox("Align saliency with accepted boxes (slower)")
         self.align_saliency.setChecked(current.align_saliency)
         self.align_saliency.setToolTip(
