@@ -129,6 +129,9 @@ def session(args, name: str, backbone: Backbone, maker: EvidenceMaker) -> None:
                     "trainings": len(trainings),
                     "training_seconds_total": round(sum(t["seconds"] for t in trainings), 1),
                     "last_training": trainings[-1] if trainings else None,
+                    "training_near_1000_boxes": min(
+                        trainings, key=lambda t: abs(t["boxes"] - 1000), default=None
+                    ),
                     "evidence_ms_per_image": round(1000 * evidence_seconds / len(evidence)),
                     "propose_ms_per_image": round(
                         propose_ms(sim, evidence, backbone.class_names), 1

@@ -37,8 +37,10 @@ CONTEXT = (3, 7)
 CENTRE_SHARE = 0.4
 #: Background cells drawn per image for the class scores.
 BACKGROUND_CELLS = 96
-#: L2 penalty of the class scores (mean cross-entropy + this · ‖W‖²).
-WEIGHT_DECAY = 1e-3
+#: L2 penalty of the class scores (mean cross-entropy + this · ‖W‖²). Trained on 50
+#: images, recall on 60 others with as many boxes as objects (fruit / bccd): 1e-3 0.637 /
+#: 0.750, 1e-2 0.669 / 0.774, 3e-2 0.677 / 0.776, 1e-1 0.685 / 0.782.
+WEIGHT_DECAY = 3e-2
 #: Ridge penalty per sample of the distance regression.
 RIDGE_ALPHA = 1.0
 #: Boxes overlapping a better one of the same class by more than this IoU are dropped.

@@ -176,17 +176,22 @@ class RegressorLocalizer(Localizer):
 
 class DenseLocalizer(Localizer):
     """Every object of the class found by the shared :class:`~core.learning.dense.DenseDetector`,
-    best first, kept above the class's learned score ``threshold``; the saliency map is the
-    class's cell probabilities."""
+    best first, kept above the class's learned score ``threshold`` and at most ``cap`` of
+    them (None: no cap); the saliency map is the class's cell probabilities."""
 
     kind = name = "dense"
 
     def __init__(
-        self, detector: DenseDetector, class_name: str = "", threshold: float = DEFAULT_THRESHOLD
+        self,
+        detector: DenseDetector,
+        class_name: str = "",
+        threshold: float = DEFAULT_THRESHOLD,
+        cap: int | None = None,
     ) -> None:
         self.detector = detector
         self.class_name = class_name
         self.threshold = threshold
+        self.cap = cap
 
     def fit(self, images, class_name):
         """The detector is fitted once for every class (:func:`fit_dense_detector`)."""
@@ -205,6 +210,8 @@ class DenseLocalizer(Localizer):
         k = self.detector.classes.index(self.class_name)
         limit = self.threshold if threshold is None else threshold
         boxes, scores, heat = self.detector.detect(evidence.dense, k, limit)
+        if self.cap is not None:
+            boxes, scores = boxes[: self.cap], scores[: self.cap]
         side = evidence.side
         saliency = cv2.resize(heat, (side, side), interpolation=cv2.INTER_LINEAR)
         return boxes, scores, np.clip(saliency, 0.0, 1.0).astype(np.float32)
@@ -217,12 +224,19 @@ class DenseLocalizer(Localizer):
         return {
             "class_name": self.class_name,
             "threshold": self.threshold,
+            "cap": -1 if self.cap is None else self.cap,
             **detector_state(self.detector),
         }
 
     @classmethod
     def restore(cls, state, head):
-        return cls(detector_from_state(state), state["class_name"], float(state["threshold"]))
+        cap = int(state.get("cap", -1))  # files written before the cap have none
+        return cls(
+            detector_from_state(state),
+            state["class_name"],
+            float(state["threshold"]),
+            None if cap < 0 else cap,
+        )
 
 
 #: Every kind of localizer by its ``kind``: a new one is one class and one entry here.

@@ -50,6 +50,9 @@ MIN_GAIN_SHARE = 0.05
 MIN_IOU_GAIN = 0.03
 #: A class with at least this many objects per image is judged by every object found.
 MANY_OBJECTS = 1.25
+#: The dense detector proposes at most this many times the most objects of the class
+#: that one accepted image holds (at least one more).
+CAP_FACTOR = 1.5
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -208,6 +211,13 @@ def best_threshold(hits: list[tuple[float, bool]], objects: int) -> float:
     return max(CV_THRESHOLD, ranked[best][0])
 
 
+def proposal_cap(images: Sequence[LabelledImage], name: str) -> int:
+    """How many boxes of class ``name`` an image may be proposed: :data:`CAP_FACTOR` times
+    the most any accepted image holds, and at least one more than that."""
+    most = max((im.labels.count(name) for im in images), default=0)
+    return max(most + 1, math.ceil(CAP_FACTOR * most))
+
+
 def choose(scores: dict[str, CvScore], images: int) -> str:
     """The localizer a class uses: the default unless a challenger beats it clearly.
 
@@ -311,6 +321,7 @@ def train_model(
         localizers[name] = loc.fit(images, name)
         if isinstance(loc, DenseLocalizer):
             loc.threshold = thresholds[name]
+            loc.cap = proposal_cap(images, name)
         ranked = sorted(scores[name].items())
         per_class[name] = {
             "images": count,
@@ -321,6 +332,7 @@ def train_model(
             "cv_precision": {k: round(v.precision, 4) for k, v in ranked},
             "objects_per_image": round(sum(im.labels.count(name) for im in images) / count, 3),
             "dense_threshold": round(thresholds[name], 4),
+            "dense_cap": proposal_cap(images, name),
         }
     refiner, refiner_metrics = validated_refiner(images, localizers, classes)
     if progress is not None:

@@ -13,7 +13,8 @@ from core.learning.dense import cell_targets, fit_dense_detector
 from core.learning.evidence import EvidenceMaker
 from core.learning.localizers import DenseLocalizer
 from core.learning.refine import apply_offsets, fit_box_refiner, offsets
-from core.learning.trainer import best_threshold, matched, train_model
+from core.learning.dense import DEFAULT_THRESHOLD
+from core.learning.trainer import best_threshold, matched, proposal_cap, train_model
 
 SIDE = 320
 CLASSES = ("checker", "stripes")
@@ -112,6 +113,33 @@ def test_the_threshold_has_the_best_f1_of_the_held_out_detections():
     hits = [(0.9, True), (0.8, True), (0.6, False), (0.5, True), (0.3, False), (0.2, False)]
     assert best_threshold(hits, objects=3) == 0.5  # 3 of 3 found with 4 boxes: F1 6/7
     assert best_threshold([], objects=3) == pytest.approx(0.3)  # nothing held out
+
+
+def test_the_learned_threshold_cuts_rejects_on_a_generated_history():
+    """Held-out detections of a detector whose true boxes score higher than its false ones
+    (but overlap them): the F1 threshold drops most rejects and keeps most accepts, where
+    the default keeps every false box above 0.3."""
+    rng = np.random.default_rng(1)
+    true_scores = rng.beta(6, 2, 300)  # 300 objects found, mostly with high scores
+    false_scores = rng.beta(2, 4, 600)  # twice as many false boxes, mostly low
+    hits = [(float(s), True) for s in true_scores] + [(float(s), False) for s in false_scores]
+    threshold = best_threshold(hits, objects=330)
+
+    def kept(scores, limit):
+        return int((scores >= limit).sum())
+
+    assert kept(false_scores, threshold) < 0.5 * kept(false_scores, DEFAULT_THRESHOLD)
+    assert kept(true_scores, threshold) > 0.85 * kept(true_scores, DEFAULT_THRESHOLD)
+
+
+def test_the_cap_follows_the_most_objects_an_image_held(items):
+    assert proposal_cap(items, "checker") == int(
+        np.ceil(1.5 * max(im.labels.count("checker") for im in items))
+    )
+    assert proposal_cap(items, "absent") == 1
+    detector = fit_dense_detector(items[:36], CLASSES)
+    loc = DenseLocalizer(detector, threshold=0.0, cap=2).fit(items, "checker")
+    assert max(len(loc.detect(item.evidence)[0]) for item in items[36:]) == 2
 
 
 def test_refiner_offsets_and_their_inverse():
