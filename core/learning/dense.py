@@ -18,6 +18,7 @@ Boxes are ``(N, 4)`` fractions of the image width and height.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -97,6 +98,19 @@ def cell_targets(
     return target, sides
 
 
+@dataclass(frozen=True)
+class CellScores:
+    """One pass of a detector over one image's cells.
+
+    Attributes:
+        probs: ``(K + 1, h, w)`` class probabilities (background last).
+        features: ``(h·w, D)`` standardised cell features, what the side regression reads.
+    """
+
+    probs: torch.Tensor
+    features: np.ndarray
+
+
 @dataclass
 class DenseDetector:
     """The fitted detector.
@@ -115,71 +129,110 @@ class DenseDetector:
     bias: torch.Tensor
     sides: RidgeModel
 
-    def scores(self, dense: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, tuple[int, int]]:
-        """``(K + 1, h, w)`` class probabilities of the cells, their standardised
-        features ``(h·w, D)`` and ``(h, w)``."""
+    def score_cells(self, dense: torch.Tensor) -> CellScores:
+        """Every class's probability in every cell of ``dense`` ``(C, h, w)``: one pass
+        that :meth:`detect` decodes for each class."""
         h, w = dense.shape[1:]
         x = (cell_features(dense) - self.mean) / self.scale
         probs = (x @ self.weight.T + self.bias).softmax(dim=1)
-        return probs.T.reshape(-1, h, w), x.numpy(), (h, w)
+        return CellScores(probs.T.reshape(-1, h, w), x.numpy())
 
     def detect(
-        self, dense: torch.Tensor, class_index: int, threshold: float
+        self, cells: CellScores, class_index: int, threshold: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes ``(N, 4)`` fractions best first, their scores ``(N,)`` (0-1) and the
         class's probability map ``(h, w)`` float32 for one class."""
-        probs, x, (h, w) = self.scores(dense)
-        heat = probs[class_index]
+        h, w = cells.probs.shape[1:]
+        heat = cells.probs[class_index]
         peak = heat == F.max_pool2d(heat[None, None], 3, 1, 1)[0, 0]
-        cells = torch.nonzero((peak & (heat >= threshold)).flatten()).flatten().numpy()
-        if len(cells) == 0:
+        found = torch.nonzero((peak & (heat >= threshold)).flatten()).flatten().numpy()
+        if len(found) == 0:
             return np.zeros((0, 4)), np.zeros(0), heat.numpy().astype(np.float32)
-        centres = cell_centres(h, w)[cells]
-        distances = np.exp(self.sides.predict(x[cells])) * np.tile([1.0 / w, 1.0 / h], 2)
+        centres = cell_centres(h, w)[found]
+        distances = np.exp(self.sides.predict(cells.features[found])) * np.tile(
+            [1.0 / w, 1.0 / h], 2
+        )
         boxes = np.hstack([centres - distances[:, :2], centres + distances[:, 2:]])
         boxes = np.clip(boxes, 0.0, 1.0)
-        scores = heat.flatten()[cells].numpy()
+        scores = heat.flatten()[found].numpy()
         keep = nms(torch.as_tensor(boxes).float(), torch.as_tensor(scores).float(), NMS_IOU).numpy()
         return boxes[keep], scores[keep], heat.numpy().astype(np.float32)
 
 
+@dataclass(frozen=True)
+class ImageRows:
+    """What one accepted image gives the fit: its positive and sampled background cells'
+    features ``(n, D)`` with their targets ``(n,)`` (the class index; ``K`` for
+    background), and the positives' log side distances ``(p, 4)`` (the first ``p``
+    rows are the positives)."""
+
+    features: torch.Tensor
+    targets: np.ndarray
+    sides: np.ndarray
+
+
+def image_rows(item: LabelledImage, classes: Sequence[str], seed: int = 0) -> ImageRows | None:
+    """The training rows of one image (None without dense features). The background cells
+    are drawn by a generator seeded from ``seed`` and the image's boxes, so an image gives
+    the same rows in every fit and they can be computed once per training."""
+    if item.evidence.dense is None:
+        return None
+    index = {name: k for k, name in enumerate(classes)}
+    h, w = item.evidence.dense.shape[1:]
+    keep = [i for i, name in enumerate(item.labels) if name in index]
+    labels = [index[item.labels[i]] for i in keep]
+    target, sides = cell_targets(item.boxes[keep], labels, h, w)
+    positive = np.flatnonzero(target >= 0)
+    background = np.flatnonzero(target == -2)
+    if len(background) > BACKGROUND_CELLS:
+        rng = np.random.default_rng([seed, zlib.crc32(np.ascontiguousarray(item.boxes).tobytes())])
+        background = rng.choice(background, BACKGROUND_CELLS, replace=False)
+    chosen = np.concatenate([positive, background])
+    return ImageRows(
+        cell_features(item.evidence.dense)[chosen],
+        np.where(target[chosen] >= 0, target[chosen], len(classes)),
+        sides[positive],
+    )
+
+
 def fit_dense_detector(
-    images: Sequence[LabelledImage], classes: Sequence[str], seed: int = 0
+    images: Sequence[LabelledImage],
+    classes: Sequence[str],
+    seed: int = 0,
+    rows: dict[int, ImageRows | None] | None = None,
 ) -> DenseDetector:
     """Fit the class scores and the side distances on accepted images.
+
+    Args:
+        rows: each image's :func:`image_rows` by ``id(image)``, filled on first use; a
+            trainer passes one dict to every fit of one training (the folds of its
+            cross-validation and the final fit), so each image's cells are read once.
 
     Raises:
         ValueError: no image has dense features, or no positive cell of the classes.
     """
-    index = {name: k for k, name in enumerate(classes)}
-    rng = np.random.default_rng(seed)
-    rows, targets, side_rows, side_targets = [], [], [], []
+    rows = {} if rows is None else rows
+    parts = []
     for item in images:
-        if item.evidence.dense is None:
-            continue
-        h, w = item.evidence.dense.shape[1:]
-        keep = [i for i, name in enumerate(item.labels) if name in index]
-        labels = [index[item.labels[i]] for i in keep]
-        target, sides = cell_targets(item.boxes[keep], labels, h, w)
-        feats = cell_features(item.evidence.dense)
-        positive = np.flatnonzero(target >= 0)
-        background = np.flatnonzero(target == -2)
-        if len(background) > BACKGROUND_CELLS:
-            background = rng.choice(background, BACKGROUND_CELLS, replace=False)
-        chosen = np.concatenate([positive, background])
-        rows.append(feats[chosen])
-        targets.append(np.where(target[chosen] >= 0, target[chosen], len(classes)))
-        side_rows.append(feats[positive])
-        side_targets.append(sides[positive])
-    if not rows or not any(len(s) for s in side_targets):
+        if id(item) not in rows:
+            rows[id(item)] = image_rows(item, classes, seed)
+        part = rows[id(item)]
+        if part is not None:
+            parts.append(part)
+    if not parts or not any(len(p.sides) for p in parts):
         raise ValueError("no accepted box with dense features to learn a detector from")
-    x = torch.cat(rows)
+    x = torch.cat([p.features for p in parts])
     mean, scale = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)
     weight, bias = fit_multinomial(
-        (x - mean) / scale, torch.as_tensor(np.concatenate(targets)), len(classes) + 1, WEIGHT_DECAY
+        (x - mean) / scale,
+        torch.as_tensor(np.concatenate([p.targets for p in parts])),
+        len(classes) + 1,
+        WEIGHT_DECAY,
     )
-    positives = ((torch.cat(side_rows) - mean) / scale).numpy()
-    regression = fit_ridge(positives, np.concatenate(side_targets), RIDGE_ALPHA)
+    positives = torch.cat([p.features[: len(p.sides)] for p in parts])
+    regression = fit_ridge(
+        ((positives - mean) / scale).numpy(), np.concatenate([p.sides for p in parts]), RIDGE_ALPHA
+    )
     return DenseDetector(list(classes), mean, scale, weight, bias, regression)
 
 

@@ -22,6 +22,7 @@ from core.engine.proposals import RECIPES, recipe_boxes
 from core.learning.class_head import ClassHead, LabelledImage
 from core.learning.dense import (
     DEFAULT_THRESHOLD,
+    CellScores,
     DenseDetector,
     detector_from_state,
     detector_state,
@@ -201,15 +202,19 @@ class DenseLocalizer(Localizer):
         return self
 
     def detect(
-        self, evidence: Evidence, threshold: float | None = None
+        self, evidence: Evidence, threshold: float | None = None, cells: CellScores | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes ``(N, 4)`` fractions, scores ``(N,)`` and the map ``(S, S)`` 0-1 of the
-        class in one image, above ``threshold`` (default: the learned one)."""
+        class in one image, above ``threshold`` (default: the learned one); ``cells``:
+        the detector's pass over this image when the caller has it (one pass serves
+        every class)."""
         if evidence.dense is None:
             raise ValueError("this evidence has no dense features")
         k = self.detector.classes.index(self.class_name)
         limit = self.threshold if threshold is None else threshold
-        boxes, scores, heat = self.detector.detect(evidence.dense, k, limit)
+        if cells is None:
+            cells = self.detector.score_cells(evidence.dense)
+        boxes, scores, heat = self.detector.detect(cells, k, limit)
         if self.cap is not None:
             boxes, scores = boxes[: self.cap], scores[: self.cap]
         side = evidence.side

@@ -21,6 +21,7 @@ from core.engine.errors import InputError
 from core.engine.proposals import DEFAULT_RECIPE, ImageProposals, Proposal
 from core.formats.records import write_atomic
 from core.learning.class_head import ClassHead
+from core.learning.dense import CellScores
 from core.learning.evidence import Evidence
 from core.learning.localizers import (
     LOCALIZERS,
@@ -109,10 +110,14 @@ class LearnedModel:
             class_name = imagenet_names[k]
         found: list[tuple[np.ndarray, np.ndarray, int, str, str]] = []
         saliency = None
+        passes: dict[int, CellScores] = {}  # one pass per detector serves its classes
         for index, name in enumerate(self.classes):
             loc = self.localizers.get(name)
             if isinstance(loc, DenseLocalizer) and evidence.dense is not None:
-                boxes, scores, heat = loc.detect(evidence)
+                key = id(loc.detector)
+                if key not in passes:
+                    passes[key] = loc.detector.score_cells(evidence.dense)
+                boxes, scores, heat = loc.detect(evidence, cells=passes[key])
                 found.append((boxes, scores, index, name, loc.name))
                 if name == class_name:
                     saliency = heat
@@ -185,6 +190,7 @@ class LearnedModel:
             localizer = LOCALIZERS[entry["kind"]].restore(entry, head)
             if localizer is not None:
                 localizers[name] = localizer
+        _share_detectors(localizers)
         tail = None
         if state.get("tail") is not None and head is not None:
             if backbone is None or backbone.name != state["backbone"]:
@@ -204,6 +210,20 @@ class LearnedModel:
             tail,
             None if refiner is None else BoxRefiner(ridge_from_state(refiner)),
         )
+
+
+def _share_detectors(localizers: dict[str, Localizer]) -> None:
+    """Give the classes of one saved dense detector (stored once per class) one object
+    again, so that :meth:`LearnedModel.propose` scores an image's cells once for all."""
+    seen: list[DenseLocalizer] = []
+    for loc in localizers.values():
+        if not isinstance(loc, DenseLocalizer):
+            continue
+        twin = next((s for s in seen if torch.equal(s.detector.weight, loc.detector.weight)), None)
+        if twin is None:
+            seen.append(loc)
+        else:
+            loc.detector = twin.detector
 
 
 def _format_1(state: dict[str, Any]) -> dict[str, dict[str, Any]]:

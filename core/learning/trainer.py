@@ -21,7 +21,7 @@ import numpy as np
 from core.engine.boxes import iou_matrix
 from core.engine.errors import InputError
 from core.learning.class_head import ClassHead, LabelledImage, fit_class_head
-from core.learning.dense import DEFAULT_THRESHOLD, DenseDetector, fit_dense_detector
+from core.learning.dense import DEFAULT_THRESHOLD, DenseDetector, ImageRows, fit_dense_detector
 from core.learning.evidence import CANDIDATE_RECIPES, Evidence
 from core.learning.localizers import (
     DenseLocalizer,
@@ -140,13 +140,17 @@ def cross_validate(
     classes: Sequence[str],
     cancelled: Cancelled | None = None,
     progress: Progress | None = None,
+    rows: dict[int, ImageRows | None] | None = None,
 ) -> tuple[dict[str, dict[str, CvScore]], dict[str, float]]:
     """Class → localizer name → held-out :class:`CvScore`, over ``FOLDS``-fold
     cross-validation, and class → the dense detector's score threshold with the best
     held-out F1. Each fold refits the class head, the regressors and the dense detector on
-    the other folds' images; ``progress(done, folds)`` after each fold."""
+    the other folds' images; ``progress(done, folds)`` after each fold. ``rows``: the
+    images' dense-detector rows by ``id`` (:func:`~core.learning.dense.fit_dense_detector`),
+    filled here; pass a dict to reuse them after."""
     n = len(images)
     k = max(2, min(FOLDS, n))
+    rows = {} if rows is None else rows  # each image's dense rows, read once
     scores: dict[str, dict[str, CvScore]] = {c: {} for c in classes}
     dense_hits: dict[str, list[tuple[float, bool]]] = {c: [] for c in classes}
     dense_objects = dict.fromkeys(classes, 0)
@@ -157,7 +161,16 @@ def cross_validate(
         train = [im for i, im in enumerate(images) if i not in held_set]
         test = [images[i] for i in held]
         head = _try_head(train, classes)
-        detector = _try_detector(train, classes)
+        detector = _try_detector(train, classes, rows)
+        passes = (
+            {}
+            if detector is None
+            else {
+                id(im): detector.score_cells(im.evidence.dense)
+                for im in test
+                if im.evidence.dense is not None
+            }
+        )
         for class_index, name in enumerate(classes):
             tests = [im for im in test if name in im.labels]
             if not tests:
@@ -171,7 +184,8 @@ def cross_validate(
                 for im in tests:
                     truth = im.boxes[[i for i, label in enumerate(im.labels) if label == name]]
                     if isinstance(loc, DenseLocalizer):
-                        boxes, found_scores, _ = loc.detect(im.evidence)
+                        cells = passes.get(id(im))
+                        boxes, found_scores, _ = loc.detect(im.evidence, cells=cells)
                         dense_hits[name] += detections(boxes, found_scores, truth)
                         dense_objects[name] += len(truth)
                     else:
@@ -259,9 +273,13 @@ def _try_head(images: Sequence[LabelledImage], classes: Sequence[str]) -> ClassH
         return None
 
 
-def _try_detector(images: Sequence[LabelledImage], classes: Sequence[str]) -> DenseDetector | None:
+def _try_detector(
+    images: Sequence[LabelledImage],
+    classes: Sequence[str],
+    rows: dict[int, ImageRows | None] | None = None,
+) -> DenseDetector | None:
     try:
-        return fit_dense_detector(images, classes)
+        return fit_dense_detector(images, classes, rows=rows)
     except ValueError:  # no dense features (another backbone) or no box yet
         return None
 
@@ -297,11 +315,12 @@ def train_model(
     cv_folds = max(2, min(FOLDS, len(images)))
     total = training_steps(len(images), align is not None)
     step = None if progress is None else (lambda done, _k: progress(done, total))
-    scores, thresholds = cross_validate(images, classes, cancelled, step)
+    rows: dict[int, ImageRows | None] = {}
+    scores, thresholds = cross_validate(images, classes, cancelled, step, rows)
     if cancelled is not None and cancelled():
         raise TrainingCancelled
     head = _try_head(images, classes)
-    detector = _try_detector(images, classes)
+    detector = _try_detector(images, classes, rows)
     tail = None
     if align is not None and head is not None:
         tuning_start = time.perf_counter()

@@ -12,6 +12,7 @@ from core.learning.class_head import LabelledImage
 from core.learning.dense import cell_targets, fit_dense_detector
 from core.learning.evidence import EvidenceMaker
 from core.learning.localizers import DenseLocalizer
+from core.learning.model import LearnedModel
 from core.learning.refine import apply_offsets, fit_box_refiner, offsets
 from core.learning.dense import DEFAULT_THRESHOLD
 from core.learning.trainer import best_threshold, matched, proposal_cap, train_model
@@ -80,8 +81,15 @@ def test_the_detector_finds_every_object_of_two_classes(items):
     assert proposed <= 1.2 * objects  # few false boxes
 
 
-def test_training_chooses_it_and_the_model_proposes_every_object(items):
+def test_training_chooses_it_and_the_model_proposes_every_object(items, tmp_path):
     model = train_model(items[:36], "efficientnet_lite0")
+    model.save(tmp_path / "m.pt")
+    loaded = LearnedModel.load(tmp_path / "m.pt")
+    detectors = {id(loc.detector) for loc in loaded.localizers.values()}
+    assert len(detectors) == 1  # stored once per class, one object again: one pass
+    for item in items[36:40]:
+        before, after = (m.propose(item.evidence, []).proposals for m in (model, loaded))
+        assert [p.box for p in before] == [p.box for p in after]
     for name in CLASSES:
         metrics = model.metrics["classes"][name]
         assert metrics["choice"] == "dense", metrics
