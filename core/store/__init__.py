@@ -1,4 +1,5 @@
-"""The project store: images, classes, boxes and review events of a project in SQLite.
+"""The project store: images, classes, boxes and review events of a project, in an SQLite file
+or a PostgreSQL database named by URL.
 
 Use :class:`Project` (see :mod:`core.store.project`); it returns plain rows and raises
 :class:`StoreError` for problems a user can cause.

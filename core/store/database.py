@@ -1,9 +1,22 @@
-"""The SQLite engine of a project and the translation of SQLite failures into StoreError.
+"""The engine of a project database and the translation of its failures into StoreError.
 
-Every connection runs with ``foreign_keys=ON``, ``synchronous=FULL`` (a committed change
-is on disk when the call returns) and a busy timeout. Transactions are begun explicitly:
-``BEGIN IMMEDIATE`` for writes, so a writer waits for the write lock up front instead of
-failing when a read transaction tries to become a write transaction, and ``BEGIN`` for reads.
+A project lives in an SQLite file (the default, no server) or in a PostgreSQL database
+named by URL (``postgresql+psycopg://user@host/db``, psycopg 3, the ``postgres`` extra);
+:func:`target` tells which. Both keep one writer at a time, as SQLite does:
+
+- SQLite: every connection runs with ``foreign_keys=ON``, ``synchronous=FULL`` (a
+  committed change is on disk when the call returns) and a busy timeout. Transactions are
+  begun explicitly: ``BEGIN IMMEDIATE`` for writes, so a writer waits for the write lock up
+  front instead of failing when a read transaction tries to become a write transaction,
+  and ``BEGIN`` for reads.
+- PostgreSQL (:func:`make_server_engine`): a write transaction runs at READ COMMITTED and
+  first takes a transaction-level advisory lock (:data:`WRITE_LOCK`) that every SaliBox
+  writer of that database takes, waiting at most the busy timeout (``lock_timeout``). So
+  writers queue as on SQLite, and the read-then-write steps of the store (a new class at
+  the end of the order, counting new images, ``merge`` of a setting) see no other
+  writer's change midway, without serialization failures to retry. Read transactions run
+  at REPEATABLE READ: one snapshot, as an SQLite read transaction, never blocked by
+  writers. Commits are durable (the server's ``synchronous_commit`` default).
 """
 
 from __future__ import annotations
@@ -12,10 +25,11 @@ import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 #: Seconds a call waits for another program's lock before failing.
 DEFAULT_BUSY_TIMEOUT = 5.0
@@ -25,9 +39,84 @@ WRITE = "salibox_write"
 
 _PRAGMA_VALUE = re.compile(r"^-?\w+$")
 
+#: The key of the PostgreSQL advisory lock every write transaction holds (per database):
+#: "SaliBox" in ASCII.
+WRITE_LOCK = 0x53616C69426F78
+
+#: What to install for PostgreSQL projects.
+POSTGRES_EXTRA = "pip install 'salibox[postgres]' (psycopg 3)"
+
 
 class StoreError(RuntimeError):
     """A project database could not be used; the message names the file and says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a project's database is.
+
+    Attributes:
+        url: the SQLAlchemy URL (with its password, if one was given).
+        file: the SQLite file (absolute), None for a database on a server.
+    """
+
+    url: URL
+    file: Path | None
+
+    @property
+    def is_server(self) -> bool:
+        return self.file is None
+
+    @property
+    def name(self) -> str:
+        """The file, or the URL with its password hidden: what messages and logs show."""
+        return str(self.file) if self.file is not None else self.url.render_as_string(True)
+
+    @property
+    def location(self) -> str:
+        """What :func:`target` takes back to name the same database (password included)."""
+        return str(self.file) if self.file is not None else self.url.render_as_string(False)
+
+
+def is_url(db: str | Path) -> bool:
+    """Whether ``db`` names a database by URL (``scheme://...``) rather than a file."""
+    return isinstance(db, str) and re.match(r"^[A-Za-z][\w+.-]*://", db) is not None
+
+
+def target(db: str | Path) -> Target:
+    """The database ``db`` names: an SQLite file path, an ``sqlite:///`` URL or a
+    PostgreSQL URL (``postgresql://`` means psycopg 3, ``postgresql+psycopg://``).
+
+    Raises:
+        StoreError: a URL that cannot be read, of another database or driver, or without
+            a database name.
+    """
+    if not is_url(db):
+        return Target(URL.create("sqlite"), Path(db).expanduser().resolve())
+    try:
+        url = make_url(str(db))
+    except ArgumentError as exc:
+        raise StoreError(f"{db}: is not a database URL ({exc}).") from None
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise StoreError(f"{db}: an SQLite URL needs a file (sqlite:///path/project.db).")
+        return target(Path(url.database))
+    if backend != "postgresql":
+        raise StoreError(
+            f"{url.render_as_string(True)}: SaliBox keeps projects in SQLite files or in "
+            f"PostgreSQL (postgresql+psycopg://user@host/database), not in {backend}."
+        )
+    if "+" not in url.drivername:
+        url = url.set(drivername="postgresql+psycopg")
+    elif driver != "psycopg":
+        raise StoreError(
+            f"{url.render_as_string(True)}: SaliBox talks to PostgreSQL through psycopg 3; "
+            "write postgresql+psycopg://."
+        )
+    if not url.database:
+        raise StoreError(f"{url.render_as_string(True)}: the URL names no database.")
+    return Target(url, None)
 
 
 def make_engine(
@@ -65,6 +154,43 @@ def make_engine(
     def _begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(WRITE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def make_server_engine(url: URL, busy_timeout: float) -> Engine:
+    """An engine on a PostgreSQL database with SaliBox's transaction settings (module
+    docstring): writers take :data:`WRITE_LOCK`, waiting at most ``busy_timeout`` seconds
+    for it and for any row lock; readers see one snapshot.
+
+    Raises:
+        StoreError: psycopg 3 is not installed.
+    """
+    try:
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,  # a connection the server dropped is replaced, not an error
+            connect_args={
+                "connect_timeout": max(1, round(busy_timeout)),
+                "application_name": "salibox",
+            },
+        )
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"{url.render_as_string(True)}: PostgreSQL projects need psycopg 3 "
+            f"({exc.name} is missing): {POSTGRES_EXTRA}."
+        ) from None
+    timeout_ms = max(1, round(busy_timeout * 1000))
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # The first statements of the transaction (psycopg sends BEGIN before them).
+        if connection.get_execution_options().get(WRITE, False):
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {timeout_ms}")
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+        else:
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
     return engine
 
@@ -131,6 +257,59 @@ def _describe(exc: sqlite3.Error | DBAPIError, db_path: Path, busy_timeout: floa
     return StoreError(f"{db_path}: project database {messages.get(code, f'failed: {orig}')}.")
 
 
+#: One sentence per PostgreSQL error class (SQLSTATE), for :func:`_describe_server`.
+_SERVER_MESSAGES = {
+    "28P01": "refused the user name or password (authentication failed); check the URL, "
+    "~/.pgpass or PGPASSWORD",
+    "28000": "refused the connection (authentication failed: not allowed for this user or "
+    "host in pg_hba.conf)",
+    "3D000": "does not exist on the server; create it first (createdb NAME, or CREATE "
+    "DATABASE NAME as an administrator)",
+    "42501": "refused the change: the user lacks the privilege; the last change was not saved",
+    "53100": "could not be written because the server's disk is full; "
+    "the last change was not saved",
+    "53300": "refused the connection: the server has too many connections",
+    "57P01": "was shut down by its administrator; the last change was not saved",
+    "57P03": "is starting up or shutting down; retry in a moment",
+    "40001": "conflicted with another annotator's change; the last change was not saved, retry",
+    "40P01": "conflicted with another annotator's change; the last change was not saved, retry",
+}
+
+
+def _describe_server(exc: DBAPIError, name: str, busy_timeout: float) -> StoreError:
+    """A StoreError with one sentence for a PostgreSQL (psycopg) failure."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or ""
+    text = str(orig).strip()
+    first = text.splitlines()[0] if text else type(orig).__name__
+    if state == "55P03":  # lock_not_available: lock_timeout ran out
+        message = f"is locked by another SaliBox writing to it (waited {busy_timeout:g} s); retry"
+    elif state in _SERVER_MESSAGES:
+        message = _SERVER_MESSAGES[state]
+    elif "password authentication failed" in text or "no password supplied" in text:
+        message = _SERVER_MESSAGES["28P01"]
+    elif re.search(r'role "[^"]*" does not exist', text):
+        message = (
+            "refused the user name (authentication failed: the server has no such role); "
+            "check the user in the URL"
+        )
+    elif "does not exist" in text and "database" in text:
+        message = _SERVER_MESSAGES["3D000"]
+    elif "connection" in text and any(
+        words in text
+        for words in ("refused", "timeout", "timed out", "translate host", "resolve", "No route")
+    ):
+        message = (
+            f"cannot be reached: no PostgreSQL server answers there ({first}); check the host "
+            "and port and that the server runs"
+        )
+    elif exc.connection_invalidated or "server closed the connection" in text:
+        message = f"lost its connection to the server ({first}); the last change was not saved"
+    else:
+        message = f"failed: {first}"
+    return StoreError(f"{name}: project database {message}.")
+
+
 @contextmanager
 def sqlite_errors(db_path: Path, busy_timeout: float) -> Iterator[None]:
     """Turn SQLite failures inside the block into :class:`StoreError`."""
@@ -138,3 +317,17 @@ def sqlite_errors(db_path: Path, busy_timeout: float) -> Iterator[None]:
         yield
     except (sqlite3.Error, DBAPIError) as exc:
         raise _describe(exc, db_path, busy_timeout) from exc
+
+
+@contextmanager
+def store_errors(where: Target, busy_timeout: float) -> Iterator[None]:
+    """Turn database failures inside the block into :class:`StoreError` (SQLite or
+    PostgreSQL, by ``where``)."""
+    if where.file is not None:
+        with sqlite_errors(where.file, busy_timeout):
+            yield
+        return
+    try:
+        yield
+    except DBAPIError as exc:
+        raise _describe_server(exc, where.name, busy_timeout) from exc

@@ -25,7 +25,13 @@ class LearningRecords:
 
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
-        self._folder = sessions.db_path.parent  # model files are stored relative to it
+
+    @property
+    def _folder(self) -> Path:
+        """The folder model files are stored relative to (the project's data folder)."""
+        folder = self._sessions.data_folder
+        assert folder is not None, "the image folder is set when the project opens"
+        return folder
 
     # --- the learning loop: training runs, model versions, labelled boxes ----------------------
 

@@ -1,4 +1,9 @@
-"""A SaliBox project: a folder of images and one SQLite file with their boxes and reviews.
+"""A SaliBox project: a folder of images and one database with their boxes and reviews.
+
+The database is an SQLite file (the default: ``<folder>/.salibox/project.db``, no server)
+or a PostgreSQL database named by URL (``postgresql+psycopg://user@host/salibox``) that
+several annotators share, each with their own mount of the image folder: image paths are
+relative to the folder (see :mod:`core.store.database` for how writes are serialised).
 
 Callers get plain frozen dataclasses, never ORM objects. Every call is one transaction
 with its own session, so the GUI thread and a worker thread can both use one
@@ -25,7 +30,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Insert, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -35,12 +41,15 @@ from core.store.class_records import ClassRecords
 from core.store.database import (
     DEFAULT_BUSY_TIMEOUT,
     StoreError,
+    Target,
     check_intact,
     make_engine,
-    sqlite_errors,
+    make_server_engine,
+    store_errors,
+    target,
 )
 from core.store.learning_records import LearningRecords
-from core.store.migrate import prepare
+from core.store.migrate import prepare, revision_of
 from core.store.models import (
     STATUSES,
     Image,
@@ -63,16 +72,19 @@ class Project:
 
     Attributes:
         root: the image folder (absolute); image paths are relative to it.
-        db_path: the SQLite file (absolute).
+        where: the database (:class:`~core.store.database.Target`): its ``name`` for
+            messages, its ``location`` to open it again.
         class_records: the annotator's classes.
         box_records: boxes and the event log.
         learning_records: training runs, model versions, labelled boxes.
     """
 
-    def __init__(self, engine: Engine, db_path: Path, busy_timeout: float) -> None:
-        self._sessions = Sessions(engine, db_path, busy_timeout)
+    def __init__(self, engine: Engine, where: Target | Path, busy_timeout: float) -> None:
+        if isinstance(where, Path):
+            where = Target(engine.url, where)
+        self.where = where
+        self._sessions = Sessions(engine, where, busy_timeout)
         self._session = self._sessions.transaction
-        self.db_path = db_path
         self.root = Path()
         self.class_records = ClassRecords(self._sessions)
         self.box_records = BoxRecords(self._sessions)
@@ -84,6 +96,38 @@ class Project:
     def default_db_path(image_folder: str | Path) -> Path:
         """Where a project keeps its database by default: ``<folder>/.salibox/project.db``."""
         return Path(image_folder) / ".salibox" / "project.db"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file (absolute).
+
+        Raises:
+            StoreError: the project is in a PostgreSQL database (see :attr:`where`).
+        """
+        if self.where.file is None:
+            raise StoreError(
+                f"{self.where.name}: project is in a PostgreSQL database, not a file; "
+                "use its location (project.where.location) and data_folder instead."
+            )
+        return self.where.file
+
+    @property
+    def is_server(self) -> bool:
+        """Whether the project is in a PostgreSQL database (else an SQLite file)."""
+        return self.where.is_server
+
+    @property
+    def location(self) -> str:
+        """What :meth:`open` takes to open this project again: the file or the URL."""
+        return self.where.location
+
+    @property
+    def data_folder(self) -> Path:
+        """Where files beside the database go (model versions): the SQLite file's folder,
+        or ``<image folder>/.salibox`` for a PostgreSQL project, so that each annotator's
+        mount of the folder finds them."""
+        folder = self._sessions.data_folder
+        return self.root / ".salibox" if folder is None else folder
 
     @classmethod
     def open(
@@ -97,10 +141,15 @@ class Project:
         """Open a project database, creating it (and its folder) if missing.
 
         Args:
-            db_path: the SQLite file.
-            root: the image folder. Required to create a project; when opening one it
-                must match the folder stored in it.
-            busy_timeout: seconds to wait for a lock held by another program.
+            db_path: the SQLite file, or a database URL: ``postgresql+psycopg://user@host/db``
+                (the database must exist; it gets SaliBox's tables when first opened with
+                ``root``) or ``sqlite:///path``.
+            root: the image folder. Required to create a project; when opening an SQLite
+                one it must match the folder stored in it. A PostgreSQL project is shared,
+                so ``root`` is this annotator's mount of the folder and may differ from the
+                one stored (which is used when ``root`` is None).
+            busy_timeout: seconds to wait for a lock held by another program (and, for a
+                server, to connect).
             pragmas: extra SQLite ``PRAGMA`` settings for every connection (for tests).
 
         Opening applies pending schema migrations, after copying the file to
@@ -113,12 +162,18 @@ class Project:
         Raises:
             StoreError: no such file and no root, root not a folder or not the project's,
                 an empty file, a file from a newer SaliBox or another program, locked,
-                damaged or unwritable.
+                damaged or unwritable; for a server: unreachable, authentication failed,
+                no such database, psycopg not installed.
         """
-        db_path = Path(db_path).expanduser().resolve()
+        where = target(db_path)
         root = None if root is None else Path(root).expanduser().resolve()
         if root is not None and not root.is_dir():
             raise StoreError(f"{root}: image folder does not exist.")
+        if where.file is None:
+            if pragmas:
+                raise ValueError("pragmas are SQLite settings; a PostgreSQL project takes none")
+            return cls._open_server(where, root, busy_timeout)
+        db_path = where.file
         if db_path.is_dir():
             raise StoreError(f"{db_path}: is a folder, not a project database file.")
         if not db_path.exists():
@@ -135,27 +190,55 @@ class Project:
                 "delete it to create a new project there."
             )
         engine = make_engine(db_path, busy_timeout, pragmas)
-        project = cls(engine, db_path, busy_timeout)
+        project = cls(engine, where, busy_timeout)
         try:
-            with sqlite_errors(db_path, busy_timeout):
+            with store_errors(where, busy_timeout):
                 if had_data:
                     check_intact(db_path, busy_timeout)
-                prepare(engine, db_path, had_data)
+                prepare(engine, where, had_data)
             project.root = project._check_root(root)
         except BaseException:
             project.close()
             raise
         return project
 
+    @classmethod
+    def _open_server(cls, where: Target, root: Path | None, busy_timeout: float) -> Project:
+        """:meth:`open` for a PostgreSQL database (which must exist)."""
+        engine = make_server_engine(where.url, busy_timeout)
+        project = cls(engine, where, busy_timeout)
+        try:
+            with store_errors(where, busy_timeout):
+                if root is None and revision_of(engine, where) is None:
+                    raise StoreError(
+                        f"{where.name}: holds no SaliBox project yet; give the image folder "
+                        "to create one there."
+                    )
+                prepare(engine, where, had_data=False)
+            project.root = project._check_root(root)
+            project._sessions.data_folder = project.root / ".salibox"
+        except BaseException:
+            project.close()
+            raise
+        return project
+
     def _check_root(self, root: Path | None) -> Path:
+        name = self.where.name
         stored = self.setting("root")
         if stored is None:
             if root is None:
-                raise StoreError(f"{self.db_path}: records no image folder; give the folder.")
+                raise StoreError(f"{name}: records no image folder; give the folder.")
             self.set_setting("root", str(root))
             return root
+        if self.where.is_server:  # shared: each annotator has their own mount of the folder
+            if root is None and not Path(stored).is_dir():
+                raise StoreError(
+                    f"{name}: its image folder {stored} is not on this machine; "
+                    "give your mount of it."
+                )
+            return Path(stored) if root is None else root
         if root is not None and root != Path(stored):
-            raise StoreError(f"{self.db_path}: belongs to image folder {stored}, not {root}.")
+            raise StoreError(f"{name}: belongs to image folder {stored}, not {root}.")
         return Path(stored)
 
     def close(self) -> None:
@@ -200,7 +283,8 @@ class Project:
             ValueError: an absolute path or one that leaves the root.
         """
         table = Image.__table__
-        insert = sqlite_insert(table).on_conflict_do_nothing(  # type: ignore[arg-type]  # a Table
+        dialect_insert = postgresql_insert if self.where.is_server else sqlite_insert
+        insert: Insert = dialect_insert(table).on_conflict_do_nothing(  # type: ignore[arg-type]
             index_elements=["path"]
         )
         count = select(func.count()).select_from(table)

@@ -16,35 +16,40 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.store.database import WRITE, StoreError, sqlite_errors
+from core.store.database import WRITE, StoreError, Target, store_errors
 
 
 class Sessions:
-    """Transactions on ``engine``, whose database file is ``db_path``.
+    """Transactions on ``engine``, whose database is ``where`` (an SQLite file or a server).
 
     ``busy_timeout`` (seconds) is how long a call waits for a lock another program holds;
-    a write transaction takes SQLite's write lock at its start.
+    a write transaction takes the write lock at its start (SQLite's, or SaliBox's advisory
+    lock on PostgreSQL: see :mod:`core.store.database`). ``data_folder`` is where files
+    beside the database go (model versions): the SQLite file's folder, or for a server
+    database ``<image folder>/.salibox``, set once the image folder is known.
     """
 
-    def __init__(self, engine: Engine, db_path: Path, busy_timeout: float) -> None:
+    def __init__(self, engine: Engine, where: Target, busy_timeout: float) -> None:
         self._engine: Engine | None = engine
         self._makers = {
             False: sessionmaker(engine, expire_on_commit=False),
             True: sessionmaker(engine.execution_options(**{WRITE: True}), expire_on_commit=False),
         }
-        self.db_path = db_path
+        self.where = where
         self.busy_timeout = busy_timeout
+        self.data_folder: Path | None = None if where.file is None else where.file.parent
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[Session]:
         """One transaction: committed on leaving, rolled back on an exception.
 
         Raises:
-            StoreError: the project is closed, or SQLite failed (locked, full, damaged).
+            StoreError: the project is closed, or the database failed (locked, full,
+                damaged, server unreachable).
         """
         if self._engine is None:
-            raise StoreError(f"{self.db_path}: project is closed.")
-        with sqlite_errors(self.db_path, self.busy_timeout), self._makers[write].begin() as s:
+            raise StoreError(f"{self.where.name}: project is closed.")
+        with store_errors(self.where, self.busy_timeout), self._makers[write].begin() as s:
             yield s
 
     @property
@@ -55,7 +60,7 @@ class Sessions:
             StoreError: the project is closed.
         """
         if self._engine is None:
-            raise StoreError(f"{self.db_path}: project is closed.")
+            raise StoreError(f"{self.where.name}: project is closed.")
         return self._engine
 
     def close(self) -> None:

@@ -14,6 +14,10 @@ revision mends such a project:
 
 Accepted, edited, drawn and imported boxes keep their class.
 
+Runs on SQLite and PostgreSQL: the JSON paths and the box id sequence are written per
+dialect (:func:`_json_text`; only SQLite needs its ``sqlite_sequence`` row carried over
+the copy of the table).
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01
@@ -34,12 +38,23 @@ USED_BY_PERSON = """
     SELECT DISTINCT class_id FROM box
     WHERE origin IN ('human', 'imported') OR state IN ('accepted', 'edited')
 """
-#: Class names that an event of a person names (drawn, imported, edited, restored).
-NAMED_BY_PERSON = """
-    SELECT json_extract(detail, '$.class') FROM event
-    WHERE action IN ('add', 'import') AND json_extract(detail, '$.origin') != 'proposal'
-    UNION SELECT json_extract(detail, '$.after.class') FROM event WHERE action = 'edit'
-    UNION SELECT json_extract(detail, '$.class') FROM event WHERE action = 'restore'
+
+
+def _json_text(*keys: str) -> str:
+    """SQL for the text at ``detail.<keys>`` of an event, in the dialect of the migration."""
+    if op.get_bind().dialect.name == "postgresql":
+        return f"(detail #>> '{{{','.join(keys)}}}')"
+    return f"json_extract(detail, '$.{'.'.join(keys)}')"
+
+
+def _named_by_person() -> str:
+    """Class names that an event of a person names (drawn, imported, edited, restored)."""
+    name, origin, after = _json_text("class"), _json_text("origin"), _json_text("after", "class")
+    return f"""
+    SELECT {name} FROM event
+    WHERE action IN ('add', 'import') AND {origin} != 'proposal'
+    UNION SELECT {after} FROM event WHERE action = 'edit'
+    UNION SELECT {name} FROM event WHERE action = 'restore'
 """
 
 
@@ -47,7 +62,12 @@ def upgrade() -> None:
     with op.batch_alter_table("label_class") as batch:
         batch.add_column(sa.Column("position", sa.Integer(), nullable=False, server_default="0"))
     run = op.get_bind().execute
-    last_id = run(sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'box'")).scalar()
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    last_id = (
+        run(sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'box'")).scalar()
+        if sqlite
+        else None  # a PostgreSQL sequence never hands out an id twice
+    )
     with op.batch_alter_table("box", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.alter_column("class_id", existing_type=sa.Integer(), nullable=True)
         batch.add_column(sa.Column("hint", sa.String(), nullable=True))
@@ -70,8 +90,8 @@ def upgrade() -> None:
         sa.text(
             f"""DELETE FROM label_class
             WHERE id NOT IN (SELECT class_id FROM box WHERE class_id IS NOT NULL)
-              AND name NOT IN ({NAMED_BY_PERSON})
-              AND name IN (SELECT json_extract(detail, '$.class') FROM event)"""
+              AND name NOT IN ({_named_by_person()})
+              AND name IN (SELECT {_json_text("class")} FROM event)"""
         )
     )
     run(
@@ -87,8 +107,8 @@ def downgrade() -> None:
     run = op.get_bind().execute
     run(
         sa.text(
-            """INSERT OR IGNORE INTO label_class (name) SELECT DISTINCT coalesce(hint, 'object')
-            FROM box WHERE class_id IS NULL"""
+            """INSERT INTO label_class (name) SELECT DISTINCT coalesce(hint, 'object')
+            FROM box WHERE class_id IS NULL ON CONFLICT (name) DO NOTHING"""
         )
     )
     run(
