@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from core.store import BoxRow, InvalidBoxError, StoreError
 from core.store.rows import BoxSpec
@@ -97,10 +97,10 @@ def test_box_timestamps(project):
     iid = image_id(project)
     bid = project.box_records.add_box(iid, "cat", (0, 0, 5, 5))
     project.box_records.edit_box(bid, (1, 1, 5, 5))
-    with sqlite3.connect(project.db_path) as conn:
+    with project.engine.connect() as conn:
         created, updated = conn.execute(
-            "SELECT created_at, updated_at FROM box WHERE id = ?", (bid,)
-        ).fetchone()
+            text("SELECT created_at, updated_at FROM box WHERE id = :id"), {"id": bid}
+        ).one()
     assert updated > created
 
 

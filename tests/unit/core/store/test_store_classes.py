@@ -4,15 +4,15 @@ class calls (rename, merge, delete, reorder) and the migration that mends old pr
 from __future__ import annotations
 
 import shutil
-import sqlite3
 
 import pytest
 from alembic import command
+from sqlalchemy import text
 
 from core.formats.classes_file import read_classes_file
 from core.store import InvalidClassNameError, Project
 from core.store.class_records import ClassInUseError
-from core.store.database import make_engine
+from core.store.database import make_engine, make_server_engine, target
 from core.store.migrate import alembic_config
 from core.store.models import STATES
 from tests.helpers.paths import DATA
@@ -188,16 +188,19 @@ def test_classes_file_one_name_a_line(tmp_path):
 # --- mending a project written before user classes (schema revision 0001) --------------------
 
 
-def old_project(folder) -> Project:
-    """A project file as SaliBox wrote it at revision 0001, with what the old app did:
-    every proposal named after its ImageNet class, proposals replaced (orphan classes),
-    an edited proposal keeping its ImageNet name, a class typed but unused."""
-    db = Project.default_db_path(folder)
-    db.parent.mkdir(parents=True)
-    engine = make_engine(db, 5.0, None)
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0001")
-    engine.dispose()
+@pytest.fixture
+def old_project(request, backend, folder):
+    """A project as SaliBox wrote it at revision 0001 (an SQLite file, or a PostgreSQL
+    database of its own), with what the old app did: every proposal named after its
+    ImageNet class, proposals replaced (orphan classes), an edited proposal keeping its
+    ImageNet name, a class typed but unused. Its location, for ``Project.open``."""
+    if backend == "sqlite":
+        location = Project.default_db_path(folder)
+        location.parent.mkdir(parents=True)
+        engine = make_engine(location, 5.0, None)
+    else:
+        location = request.getfixturevalue("postgres_server").empty_database()
+        engine = make_server_engine(target(location).url, 5.0)
     rows = [
         "INSERT INTO setting VALUES ('root', '{root}')",
         "INSERT INTO image (id, path, status, added_at) VALUES "
@@ -208,16 +211,16 @@ def old_project(folder) -> Project:
     box = (
         "INSERT INTO box (id, image_id, class_id, x1, y1, x2, y2, origin, state, difficult,"
         " truncated, occluded, pose, verified, created_at, updated_at) VALUES "
-        "({id}, {image}, {cls}, 1, 1, 9, 9, '{origin}', '{state}', 0, 0, 0, 'Unspecified',"
-        " {verified}, '2026-01-01', '2026-01-01')"
+        "({id}, {image}, {cls}, 1, 1, 9, 9, '{origin}', '{state}', FALSE, FALSE, FALSE,"
+        " 'Unspecified', {verified}, '2026-01-01', '2026-01-01')"
     )
     boxes = [
-        (1, 1, 1, "proposal", "proposed", 0),  # still a proposal: loses "Arctic fox"
-        (2, 1, 2, "human", "accepted", 1),  # drawn: raccoon stays
-        (3, 1, 3, "proposal", "edited", 1),  # an edited proposal: a label, keeps its class
-        (4, 2, 1, "proposal", "rejected", 1),  # rejected: loses its class
-        (5, 2, 6, "proposal", "proposed", 0),  # tabby: a proposal only ...
-        (9, 2, 2, "proposal", "proposed", 0),  # raccoon: a user class, kept
+        (1, 1, 1, "proposal", "proposed", False),  # still a proposal: loses "Arctic fox"
+        (2, 1, 2, "human", "accepted", True),  # drawn: raccoon stays
+        (3, 1, 3, "proposal", "edited", True),  # an edited proposal: a label, keeps its class
+        (4, 2, 1, "proposal", "rejected", True),  # rejected: loses its class
+        (5, 2, 6, "proposal", "proposed", False),  # tabby: a proposal only ...
+        (9, 2, 2, "proposal", "proposed", False),  # raccoon: a user class, kept
     ]
     events = [
         # toy terrier: named by proposals that were replaced since; tabby: once drawn
@@ -229,26 +232,30 @@ def old_project(folder) -> Project:
         (2, 8, 'add', '{"class": "tabby", "origin": "human"}', '2026-01-01'),
         (2, 8, 'delete', '{"class": "tabby"}', '2026-01-01')""",
     ]
-    conn = sqlite3.connect(db)
-    with conn:
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
         for statement in rows:
-            conn.execute(statement.format(root=folder))
+            conn.execute(text(statement.format(root=folder)))
         for i, image, cls, origin, state, verified in boxes:
             conn.execute(
-                box.format(
-                    id=i, image=image, cls=cls, origin=origin, state=state, verified=verified
+                text(
+                    box.format(
+                        id=i, image=image, cls=cls, origin=origin, state=state, verified=verified
+                    )
                 )
             )
         for statement in events:
-            conn.execute(statement)
-        conn.execute("UPDATE sqlite_sequence SET seq = 12 WHERE name = 'box'")
-    conn.close()
-    return db
+            conn.execute(text(statement))
+        if backend == "sqlite":  # the last box id handed out, as after deleting boxes 10-12
+            conn.execute(text("UPDATE sqlite_sequence SET seq = 12 WHERE name = 'box'"))
+        else:
+            conn.execute(text("SELECT setval('box_id_seq', 12)"))
+    engine.dispose()
+    return location
 
 
-def test_opening_an_old_project_removes_network_classes_and_keeps_labels(folder):
-    db = old_project(folder)
-    with Project.open(db) as project:
+def test_opening_an_old_project_removes_network_classes_and_keeps_labels(old_project, backend):
+    with Project.open(old_project) as project:
         assert project.class_records.classes() == [
             "raccoon",
             "timber wolf",
@@ -264,7 +271,8 @@ def test_opening_an_old_project_removes_network_classes_and_keeps_labels(folder)
         assert (second[5].class_name, second[5].hint) == (None, "tabby")
         assert second[9].class_name == "raccoon"
         assert project.box_records.add_box(1, "raccoon", (2, 2, 5, 5)) == 13  # ids stay unused
-    assert len(list(db.parent.glob("project.db.backup-0001-*"))) == 1
+    if backend == "sqlite":  # a server database is not copied (pg_dump is the admin's)
+        assert len(list(old_project.parent.glob("project.db.backup-0001-*"))) == 1
 
 
 def test_a_project_written_by_the_previous_version_is_mended(tmp_path):

@@ -108,6 +108,7 @@ def test_two_threads_write_concurrently(project):
     assert len(project.box_records.events()) == 240
 
 
+@pytest.mark.sqlite_only
 def test_pragmas_and_foreign_keys_are_on(project):
     with sqlite3.connect(project.db_path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # stored in the file

@@ -18,7 +18,7 @@ def test_training_runs_and_model_versions_round_trip(project, tmp_path):
     assert [(r.id, r.status, r.params) for r in project.learning_records.training_runs()] == [
         (run, "running", {"accepted_boxes": 3})
     ]
-    inside = project.db_path.parent / "models" / "model-1.pt"
+    inside = project.data_folder / "models" / "model-1.pt"
     outside = tmp_path / "elsewhere.pt"
     first = project.learning_records.add_model_version(
         inside, "efficientnet_lite0", ["raccoon"], {"images": 4}
