@@ -107,8 +107,16 @@ class BoxRecords:
 
     def events(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The event log, newest first: id, at (aware UTC datetime), image_id, box_id,
-        action, detail."""
-        columns = (Event.id, Event.at, Event.image_id, Event.box_id, Event.action, Event.detail)
+        action, detail, user_name (who did it; None before schema revision 0003)."""
+        columns = (
+            Event.id,
+            Event.at,
+            Event.image_id,
+            Event.box_id,
+            Event.action,
+            Event.detail,
+            Event.user_name,
+        )
         query = select(*columns).order_by(Event.id.desc()).limit(limit)
         with self._sessions.transaction() as s:
             return [dict(row._mapping) for row in s.execute(query)]

@@ -53,8 +53,16 @@ def _classless_allowed(origin: str, state: str) -> None:
         raise ValueError(f"a box that is {origin}/{state} needs a class")
 
 
+def user_of(s: Session) -> str | None:
+    """The app's user name the session writes (see :class:`core.store.sessions.Sessions`)."""
+    return s.info.get("user")
+
+
 def _log(s: Session, box: Box, action: str, detail: dict[str, Any]) -> None:
-    s.add(Event(image_id=box.image_id, box_id=box.id, action=action, detail=detail))
+    """Log an event of the session's user; the box was changed by them."""
+    user = user_of(s)
+    box.updated_by = user
+    s.add(Event(image_id=box.image_id, box_id=box.id, action=action, detail=detail, user_name=user))
 
 
 def _new(s: Session, image_id: int, spec: BoxSpec) -> tuple[Box, str | None]:
@@ -84,6 +92,7 @@ def _new(s: Session, image_id: int, spec: BoxSpec) -> tuple[Box, str | None]:
         occluded=spec.occluded,
         pose=spec.pose,
         verified=spec.verified,
+        updated_by=user_of(s),
     )
     return new, name
 

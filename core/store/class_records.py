@@ -96,7 +96,9 @@ class ClassRecords:
             if from_class.id == to_class.id:
                 return 0
             moved: int = s.execute(  # type: ignore[attr-defined]  # an UPDATE's CursorResult
-                update(Box).where(Box.class_id == from_class.id).values(class_id=to_class.id)
+                update(Box)
+                .where(Box.class_id == from_class.id)
+                .values(class_id=to_class.id, updated_by=box_changes.user_of(s))
             ).rowcount
             s.delete(from_class)
         self._renumber()
@@ -120,6 +122,7 @@ class ClassRecords:
                     box_changes.delete(s, box.id)
                 else:
                     box.class_id, box.hint = None, label.name
+                    box.updated_by = box_changes.user_of(s)
             s.flush()
             s.delete(label)
         self._renumber()

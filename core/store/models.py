@@ -162,6 +162,8 @@ class Box(Base):
     verified: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+    #: The user name of the app that added or last changed the box (None: before 0003).
+    updated_by: Mapped[str | None]
 
 
 class ModelVersion(Base):
@@ -198,7 +200,8 @@ class Event(Base):
     ``restore`` (undo, redo).
 
     ``box_id`` is a plain number, not a foreign key, so the log still names a box after it
-    was deleted; ``detail`` holds what changed (see :mod:`core.store.boxes`).
+    was deleted; ``detail`` holds what changed (see :mod:`core.store.boxes`); ``user_name``
+    is who did it (the app's user name; None for events logged before revision 0003).
     """
 
     __tablename__ = "event"
@@ -209,3 +212,4 @@ class Event(Base):
     box_id: Mapped[int | None]
     action: Mapped[str]
     detail: Mapped[dict[str, Any] | None]
+    user_name: Mapped[str | None]

@@ -24,6 +24,7 @@ KeyError for an image or box id that does not exist.
 
 from __future__ import annotations
 
+import getpass
 import math
 from collections.abc import Iterable, Mapping
 from itertools import islice
@@ -65,6 +66,24 @@ from core.store.sessions import Sessions
 
 #: Paths inserted per statement by :meth:`Project.register_images`.
 CHUNK = 5000
+#: The longest user name accepted, in characters.
+MAX_USER_NAME = 128
+
+
+def login_name() -> str:
+    """The default user name of an app: the login name (``"unknown"`` when there is none)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no password-file entry
+        return "unknown"
+
+
+def clean_user_name(name: str) -> str:
+    """``name`` stripped; ValueError when empty, too long or holding a control character."""
+    cleaned = name.strip() if isinstance(name, str) else ""
+    if not cleaned or len(cleaned) > MAX_USER_NAME or not cleaned.isprintable():
+        raise ValueError(f"user name {name!r} must be 1 to {MAX_USER_NAME} printable characters")
+    return cleaned
 
 
 class Project:
@@ -74,16 +93,26 @@ class Project:
         root: the image folder (absolute); image paths are relative to it.
         where: the database (:class:`~core.store.database.Target`): its ``name`` for
             messages, its ``location`` to open it again.
+        user: the user name this app writes on every event and box change
+            (:meth:`set_user`; default the login name).
         class_records: the annotator's classes.
         box_records: boxes and the event log.
         learning_records: training runs, model versions, labelled boxes.
     """
 
-    def __init__(self, engine: Engine, where: Target | Path, busy_timeout: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        where: Target | Path,
+        busy_timeout: float,
+        user: str | None = None,
+    ) -> None:
         if isinstance(where, Path):
             where = Target(engine.url, where)
         self.where = where
-        self._sessions = Sessions(engine, where, busy_timeout)
+        self._sessions = Sessions(
+            engine, where, busy_timeout, login_name() if user is None else clean_user_name(user)
+        )
         self._session = self._sessions.transaction
         self.root = Path()
         self.class_records = ClassRecords(self._sessions)
@@ -112,6 +141,16 @@ class Project:
         return self.where.file
 
     @property
+    def user(self) -> str:
+        """The user name written on every event and box change from now on."""
+        return self._sessions.user
+
+    def set_user(self, name: str) -> None:
+        """Write ``name`` (stripped) as the user from now on; ValueError when it is empty,
+        longer than :data:`MAX_USER_NAME` or holds a control character."""
+        self._sessions.user = clean_user_name(name)
+
+    @property
     def is_server(self) -> bool:
         """Whether the project is in a PostgreSQL database (else an SQLite file)."""
         return self.where.is_server
@@ -137,6 +176,7 @@ class Project:
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         pragmas: Mapping[str, int | str] | None = None,
+        user: str | None = None,
     ) -> Project:
         """Open a project database, creating it (and its folder) if missing.
 
@@ -151,6 +191,8 @@ class Project:
             busy_timeout: seconds to wait for a lock held by another program (and, for a
                 server, to connect).
             pragmas: extra SQLite ``PRAGMA`` settings for every connection (for tests).
+            user: the user name written on every event and box change (default the login
+                name); ValueError when it is empty or not printable.
 
         Opening applies pending schema migrations, after copying the file to
         ``<db>.backup-<old revision>-<timestamp>``.
@@ -166,13 +208,14 @@ class Project:
                 no such database, psycopg not installed.
         """
         where = target(db_path)
+        user = None if user is None else clean_user_name(user)
         root = None if root is None else Path(root).expanduser().resolve()
         if root is not None and not root.is_dir():
             raise StoreError(f"{root}: image folder does not exist.")
         if where.file is None:
             if pragmas:
                 raise ValueError("pragmas are SQLite settings; a PostgreSQL project takes none")
-            return cls._open_server(where, root, busy_timeout)
+            return cls._open_server(where, root, busy_timeout, user)
         db_path = where.file
         if db_path.is_dir():
             raise StoreError(f"{db_path}: is a folder, not a project database file.")
@@ -190,7 +233,7 @@ class Project:
                 "delete it to create a new project there."
             )
         engine = make_engine(db_path, busy_timeout, pragmas)
-        project = cls(engine, where, busy_timeout)
+        project = cls(engine, where, busy_timeout, user)
         try:
             with store_errors(where, busy_timeout):
                 if had_data:
@@ -203,10 +246,12 @@ class Project:
         return project
 
     @classmethod
-    def _open_server(cls, where: Target, root: Path | None, busy_timeout: float) -> Project:
+    def _open_server(
+        cls, where: Target, root: Path | None, busy_timeout: float, user: str | None
+    ) -> Project:
         """:meth:`open` for a PostgreSQL database (which must exist)."""
         engine = make_server_engine(where.url, busy_timeout)
-        project = cls(engine, where, busy_timeout)
+        project = cls(engine, where, busy_timeout, user)
         try:
             with store_errors(where, busy_timeout):
                 if root is None and revision_of(engine, where) is None:

@@ -26,10 +26,12 @@ class Sessions:
     a write transaction takes the write lock at its start (SQLite's, or SaliBox's advisory
     lock on PostgreSQL: see :mod:`core.store.database`). ``data_folder`` is where files
     beside the database go (model versions): the SQLite file's folder, or for a server
-    database ``<image folder>/.salibox``, set once the image folder is known.
+    database ``<image folder>/.salibox``, set once the image folder is known. ``user`` is
+    the app's user name: each session carries it in ``session.info["user"]``, and what
+    logs an event or changes a box writes it (:mod:`core.store.boxes`).
     """
 
-    def __init__(self, engine: Engine, where: Target, busy_timeout: float) -> None:
+    def __init__(self, engine: Engine, where: Target, busy_timeout: float, user: str) -> None:
         self._engine: Engine | None = engine
         self._makers = {
             False: sessionmaker(engine, expire_on_commit=False),
@@ -37,6 +39,7 @@ class Sessions:
         }
         self.where = where
         self.busy_timeout = busy_timeout
+        self.user = user
         self.data_folder: Path | None = None if where.file is None else where.file.parent
 
     @contextmanager
@@ -50,6 +53,7 @@ class Sessions:
         if self._engine is None:
             raise StoreError(f"{self.where.name}: project is closed.")
         with store_errors(self.where, self.busy_timeout), self._makers[write].begin() as s:
+            s.info["user"] = self.user
             yield s
 
     @property

@@ -271,6 +271,8 @@ def test_opening_an_old_project_removes_network_classes_and_keeps_labels(old_pro
         assert (second[5].class_name, second[5].hint) == (None, "tabby")
         assert second[9].class_name == "raccoon"
         assert project.box_records.add_box(1, "raccoon", (2, 2, 5, 5)) == 13  # ids stay unused
+        users = [e["user_name"] for e in project.box_records.events()]
+        assert users == [project.user] + [None] * 6  # who logged the old events is unknown
     if backend == "sqlite":  # a server database is not copied (pg_dump is the admin's)
         assert len(list(old_project.parent.glob("project.db.backup-0001-*"))) == 1
 
