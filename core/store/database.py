@@ -269,7 +269,8 @@ _SERVER_MESSAGES = {
     "53100": "could not be written because the server's disk is full; "
     "the last change was not saved",
     "53300": "refused the connection: the server has too many connections",
-    "57P01": "was shut down by its administrator; the last change was not saved",
+    "57P01": "lost its connection: the server ended it (shut down, or an administrator's "
+    "command); the last change was not saved",
     "57P03": "is starting up or shutting down; retry in a moment",
     "40001": "conflicted with another annotator's change; the last change was not saved, retry",
     "40P01": "conflicted with another annotator's change; the last change was not saved, retry",

@@ -173,3 +173,25 @@ def test_without_psycopg_a_server_project_says_what_to_install(monkeypatch, fold
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
     with pytest.raises(StoreError, match=r"salibox\[postgres\]"):
         Project.open("postgresql+psycopg://u@localhost/salibox", folder)
+
+
+def test_a_dropped_connection_fails_one_call_cleanly_and_the_next_reconnects(url, folder):
+    with Project.open(url, folder) as project:
+        project.register_images(["a.jpg"])
+        with (
+            pytest.raises(StoreError, match=r"lost its connection.*not saved"),
+            project._sessions.transaction(write=True) as s,
+        ):
+            s.execute(text("INSERT INTO setting VALUES ('theme', 'dark')"))
+            s.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        assert project.setting("theme") is None  # rolled back with the connection
+        project.set_setting("theme", "light")  # a new connection from the pool
+        assert project.setting("theme") == "light" and project.count_images() == 1
+        with project.engine.connect() as admin:  # every pooled connection dropped at once
+            admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        assert project.count_images() == 1  # pre-ping replaces a dead connection
