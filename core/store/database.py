@@ -92,7 +92,8 @@ def target(db: str | Path) -> Target:
             a database name.
     """
     if not is_url(db):
-        return Target(URL.create("sqlite"), Path(db).expanduser().resolve())
+        file = Path(db).expanduser().resolve()
+        return Target(URL.create("sqlite", database=str(file)), file)
     try:
         url = make_url(str(db))
     except ArgumentError as exc:

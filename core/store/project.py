@@ -24,7 +24,6 @@ KeyError for an image or box id that does not exist.
 
 from __future__ import annotations
 
-import getpass
 import math
 from collections.abc import Iterable, Mapping
 from itertools import islice
@@ -60,30 +59,14 @@ from core.store.models import (
 from core.store.rows import (
     ImageRow,
     choice,
+    clean_user_name,
+    login_name,
     relative_path,
 )
 from core.store.sessions import Sessions
 
 #: Paths inserted per statement by :meth:`Project.register_images`.
 CHUNK = 5000
-#: The longest user name accepted, in characters.
-MAX_USER_NAME = 128
-
-
-def login_name() -> str:
-    """The default user name of an app: the login name (``"unknown"`` when there is none)."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no LOGNAME/USER and no password-file entry
-        return "unknown"
-
-
-def clean_user_name(name: str) -> str:
-    """``name`` stripped; ValueError when empty, too long or holding a control character."""
-    cleaned = name.strip() if isinstance(name, str) else ""
-    if not cleaned or len(cleaned) > MAX_USER_NAME or not cleaned.isprintable():
-        raise ValueError(f"user name {name!r} must be 1 to {MAX_USER_NAME} printable characters")
-    return cleaned
 
 
 class Project:
@@ -147,7 +130,7 @@ class Project:
 
     def set_user(self, name: str) -> None:
         """Write ``name`` (stripped) as the user from now on; ValueError when it is empty,
-        longer than :data:`MAX_USER_NAME` or holds a control character."""
+        longer than :data:`~core.store.rows.MAX_USER_NAME` or holds a control character."""
         self._sessions.user = clean_user_name(name)
 
     @property

@@ -6,6 +6,7 @@ Boxes are ``(x1, y1, x2, y2)`` in continuous pixel edges of the image as display
 
 from __future__ import annotations
 
+import getpass
 import math
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -131,6 +132,26 @@ def clean_class_name(name: str) -> str:
         )
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in cleaned):
         raise InvalidClassNameError(f"class name {cleaned!r} holds a control character")
+    return cleaned
+
+
+#: The longest user name accepted, in characters.
+MAX_USER_NAME = 128
+
+
+def login_name() -> str:
+    """The default user name of an app: the login name (``"unknown"`` when there is none)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no password-file entry
+        return "unknown"
+
+
+def clean_user_name(name: str) -> str:
+    """``name`` stripped; ValueError when empty, too long or holding a control character."""
+    cleaned = name.strip() if isinstance(name, str) else ""
+    if not cleaned or len(cleaned) > MAX_USER_NAME or not cleaned.isprintable():
+        raise ValueError(f"user name {name!r} must be 1 to {MAX_USER_NAME} printable characters")
     return cleaned
 
 
