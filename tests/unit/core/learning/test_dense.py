@@ -9,12 +9,11 @@ import pytest
 from core.engine.backbones import load_backbone
 from core.engine.boxes import iou_matrix
 from core.learning.class_head import LabelledImage
-from core.learning.dense import cell_targets, fit_dense_detector
+from core.learning.dense import DEFAULT_THRESHOLD, cell_targets, fit_dense_detector
 from core.learning.evidence import EvidenceMaker
 from core.learning.localizers import DenseLocalizer
 from core.learning.model import LearnedModel
 from core.learning.refine import apply_offsets, fit_box_refiner, offsets
-from core.learning.dense import DEFAULT_THRESHOLD
 from core.learning.trainer import best_threshold, matched, proposal_cap, train_model
 
 SIDE = 320
