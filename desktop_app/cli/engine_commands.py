@@ -48,6 +48,16 @@ def _expand_paths(paths: Sequence[Path]) -> list[Path]:
 
 
 def run_propose(args: argparse.Namespace) -> int:
+    if args.project is not None:
+        if args.paths:
+            raise CliError("give image paths or --project, not both")
+        from desktop_app.cli.project_commands import run_propose_project
+
+        return run_propose_project(args)
+    if not args.paths:
+        raise CliError("give image files or folders, or --project")
+    if args.engine != "local":
+        raise CliError("--engine ray needs --project (its proposals are stored there)")
     files = _expand_paths(args.paths)
     proposer = proposer_from_args(args, args.method)
     skipped = 0

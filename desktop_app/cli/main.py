@@ -47,6 +47,28 @@ def _add_gradcam_layer(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine (with --project)")
+    group.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: in this process (default); ray: a Ray Data pipeline on a Ray "
+        "cluster (pip install 'salibox[cluster]')",
+    )
+    group.add_argument(
+        "--address",
+        help="the Ray cluster to join (auto, HOST:6379 or ray://HOST:10001); default: "
+        "start a local Ray with this machine's cores",
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        help="Ray workers, each loading the backbone once (default: one per GPU of the "
+        "cluster, else one per core)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from core.engine.proposals import RECIPES
     from core.formats.writers import FORMATS, VOC_LAYOUTS
@@ -74,11 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="propose boxes for images",
         description="Print box proposals (best first) for each image.",
     )
-    propose.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    propose.add_argument("paths", nargs="*", type=Path, help="image files or folders")
+    propose.add_argument(
+        "--project",
+        type=Path,
+        help="instead of paths: propose for the project's images (database or folder) and "
+        "store the proposals; a run started again proposes only the images still without "
+        "proposals of the active model version",
+    )
     propose.add_argument("--method", default="default", help=f"one of: {methods}")
     propose.add_argument("--json", action="store_true", help="print one JSON document")
     _add_model_options(propose)
     _add_gradcam_layer(propose)
+    _add_engine_options(propose)
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -150,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--json", action="store_true", help="print one JSON object")
     _add_model_options(score)
+    _add_engine_options(score)
 
     exp = sub.add_parser(
         "export",

@@ -1,11 +1,13 @@
-"""Project subcommands: ``import``, ``score`` and ``export``."""
+"""Project subcommands: ``import``, ``score``, ``export`` and ``propose --project``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -22,8 +24,12 @@ from core.scoring.review_queue import (
 )
 from core.services.exporter import export_project
 from core.services.importer import import_coco_file, import_folder
+from core.services.project_proposals import ProposalSpec
 from core.store.project import Project
 from desktop_app.cli.errors import CliError
+
+if TYPE_CHECKING:
+    from core.services.cluster import Cluster
 
 
 def _project_path(path: Path) -> Path:
@@ -56,19 +62,102 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spec(args: argparse.Namespace, method: str = "default") -> ProposalSpec:
+    return ProposalSpec(
+        backbone=args.backbone,
+        weights=str(args.weights) if args.weights else None,
+        device=args.device,
+        method=method,
+        input_size=args.input_size,
+    )
+
+
+def _cluster(args: argparse.Namespace) -> Cluster:
+    """Join or start Ray for ``--engine ray``."""
+    from core.services.cluster import ClusterError, connect
+
+    if args.workers is not None and args.workers < 1:
+        raise CliError("--workers must be at least 1")
+    try:
+        return connect(args.address, args.workers)
+    except ClusterError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def run_propose_project(args: argparse.Namespace) -> int:
+    """``propose --project P [--engine ray]``: store proposals for the pending images."""
+    from core.engine.proposals import RECIPES
+    from core.services.project_proposals import propose_project, spec_for_project
+
+    db = _project_path(args.project)
+    if not db.is_file():
+        raise CliError(f"{db}: no such project database")
+    if args.method not in RECIPES:
+        raise CliError(f"unknown method {args.method!r}; choose one of {', '.join(RECIPES)}")
+    if args.batch_size < 1:
+        raise CliError("--batch-size must be at least 1")
+    if args.engine == "local" and (args.address or args.workers):
+        raise CliError("--address and --workers are for --engine ray")
+    base = _spec(args, args.method)
+    with Project.open(db) as project:
+        spec = spec_for_project(project, **base.__dict__)
+        started = time.perf_counter()
+        with tqdm(desc="propose", unit="img", disable=None, file=sys.stderr) as bar:
+
+            def done(count: int) -> None:
+                bar.update(count)
+
+            if args.engine == "ray":
+                from core.services.cluster import propose_on_ray
+
+                report = propose_on_ray(project, spec, _cluster(args), args.batch_size, done)
+            else:
+                report = propose_project(project, spec, args.batch_size, done)
+        seconds = time.perf_counter() - started
+    for line in report.problems:
+        print(f"salibox: skipped {line}", file=sys.stderr)
+    version = spec.model_version_id
+    figures = {
+        "pending": report.pending,
+        "proposed": report.proposed,
+        "boxes": report.boxes,
+        "unreadable": len(report.problems),
+        "model_version": version,
+        "engine": args.engine,
+        "seconds": round(seconds, 2),
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        model = f"model version {version}" if version is not None else "zero-shot"
+        print(
+            f"{db}: {report.proposed} of {report.pending} pending images proposed "
+            f"({report.boxes} boxes, {model}, {args.engine}); "
+            f"{len(report.problems)} unreadable"
+        )
+    return 1 if report.problems else 0
+
+
 def run_score(args: argparse.Namespace) -> int:
     db = _project_path(args.project)
     if not db.is_file():
         raise CliError(f"{db}: no such project database")
     if args.pseudo_labels is not None and not 0 < args.pseudo_labels <= 1:
         raise CliError("--pseudo-labels takes a fraction in (0, 1]")
+    if args.engine == "local" and (args.address or args.workers):
+        raise CliError("--address and --workers are for --engine ray")
     backbone = load_backbone(args.backbone, args.weights, pick_device(args.device))
     if args.input_size:
         backbone.input_size = args.input_size
     with Project.open(db) as project:
-        total = 2 * project.count_images()
-        with tqdm(total=total, desc="score", unit="img", disable=None, file=sys.stderr) as bar:
-            scores = score_project(project, backbone, args.batch_size, progress=bar.update)
+        if args.engine == "ray":
+            from core.services.cluster import score_on_ray
+
+            scores = score_on_ray(project, _spec(args), _cluster(args), args.batch_size)
+        else:
+            total = 2 * project.count_images()
+            with tqdm(total=total, desc="score", unit="img", disable=None, file=sys.stderr) as bar:
+                scores = score_project(project, backbone, args.batch_size, progress=bar.update)
         pseudo = 0
         if args.pseudo_labels is not None:
             proposer = make_proposer(backbone, "default")

@@ -1,0 +1,433 @@
+"""Proposals and image scores of a project on a Ray cluster (``salibox[cluster]``).
+
+A Ray Data pipeline over the project's image paths: ``map_batches`` with a callable class
+that loads the backbone once per worker (``num_gpus=1`` per worker when the cluster has
+GPUs) and runs the same code as the in-process path (:class:`ProposalMaker`, the image
+score's :class:`ActivationReader`). The driver writes the results to the project in
+batches, so the database (SQLite) needs to be reachable by the driver only; workers read
+the image files, which every node must reach at the same path (``project.root``).
+
+The image score's first pass is a sum: each batch's workers give their images' partial
+per-group sums, which the driver adds up (a reduce); the second pass maps each batch
+against the references, which every worker gets once from the object store.
+
+Ray is imported here only, and only when a run starts: the rest of SaliBox runs without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.engine import defaults
+from core.engine.backbones import Backbone, load_backbone
+from core.engine.device import pick_device
+from core.scoring.image_score import ActivationReader, Reference, score_activations
+from core.scoring.image_score_runner import (
+    GLOBAL,
+    ReferenceBank,
+    SetScores,
+    _majority_label,
+    from_json_key,
+    image_batches,
+    json_key,
+)
+from core.scoring.review_queue import LABELLED_STATES, ProjectScores
+from core.services.project_proposals import (
+    BatchDone,
+    Outcome,
+    ProposalMaker,
+    ProposalSpec,
+    ProposeReport,
+    pending_images,
+    store_results,
+)
+from core.store import Project
+
+
+class ClusterError(RuntimeError):
+    """Ray is missing or the cluster cannot be reached."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where and how a run's workers go.
+
+    Attributes:
+        workers: Ray Data actors (each loads the backbone once).
+        gpus_per_worker: 1 when the cluster has GPUs, else 0 (the workers run on CPU).
+        cpus_per_worker: CPU cores each worker asks for (and its torch threads).
+    """
+
+    workers: int
+    gpus_per_worker: float
+    cpus_per_worker: float
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus_per_worker else "cpu"
+
+
+def connect(address: str | None = None, workers: int | None = None) -> Cluster:
+    """Join the Ray cluster at ``address`` (``auto``, ``ray://host:10001``, ``host:6379``),
+    or start a local Ray with this machine's cores; reuse one already started in this
+    process. ``workers`` defaults to the cluster's GPUs, else to its cores."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ClusterError(
+            "--engine ray needs Ray: pip install 'salibox[cluster]' (ray[data])"
+        ) from exc
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            ray.init(
+                num_cpus=os.cpu_count() or 1,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+    quiet_data()
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    cpus = max(1, int(resources.get("CPU", 1)))
+    count = workers or gpus or cpus
+    if count < 1:
+        raise ClusterError("--workers must be at least 1")
+    per_worker = max(1.0, float(cpus // count)) if not gpus else 1.0
+    return Cluster(count, 1.0 if gpus else 0.0, min(per_worker, float(cpus)))
+
+
+def quiet_data() -> None:
+    """Ray Data's progress bars and per-run log lines off: the command shows its own."""
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def _pool(cluster: Cluster) -> dict[str, Any]:
+    """``map_batches`` options for a fixed pool of workers."""
+    from ray.data import ActorPoolStrategy
+
+    options: dict[str, Any] = {
+        "compute": ActorPoolStrategy(size=cluster.workers),
+        "num_cpus": cluster.cpus_per_worker,
+    }
+    if cluster.gpus_per_worker:
+        options["num_gpus"] = cluster.gpus_per_worker
+    return options
+
+
+def _threads(cluster_cpus: float) -> None:
+    torch.set_num_threads(max(1, int(cluster_cpus)))
+
+
+# --- proposals ---------------------------------------------------------------------------
+
+
+class ProposeBatches:
+    """A Ray Data worker: the proposer loaded once, a batch of ``(id, path)`` rows in,
+    each image's pickled ``(proposals, size)`` or the line saying why it failed out."""
+
+    def __init__(self, spec: ProposalSpec, cpus: float) -> None:
+        _threads(cpus)
+        self.maker = ProposalMaker(spec)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outcomes = self.maker([int(i) for i in batch["id"]], [str(p) for p in batch["path"]])
+        return {
+            "id": np.array([o.image_id for o in outcomes], dtype=np.int64),
+            "path": np.array([o.path for o in outcomes], dtype=object),
+            "result": np.array(
+                [
+                    b"" if o.result is None else pickle.dumps((o.result.proposals, o.result.size))
+                    for o in outcomes
+                ],
+                dtype=object,
+            ),
+            "problem": np.array([o.problem or "" for o in outcomes], dtype=object),
+        }
+
+
+def _outcomes(batch: dict[str, np.ndarray]) -> list[Outcome]:
+    from core.engine.proposals import ImageProposals
+
+    out = []
+    for i, path, result, problem in zip(
+        batch["id"], batch["path"], batch["result"], batch["problem"], strict=True
+    ):
+        outcome = Outcome(int(i), str(path), problem=str(problem) or None)
+        if result:
+            proposals, size = pickle.loads(result)
+            outcome.result = ImageProposals(proposals, np.zeros((0, 0), np.float32), size)
+        out.append(outcome)
+    return out
+
+
+def propose_on_ray(
+    project: Project,
+    spec: ProposalSpec,
+    cluster: Cluster,
+    batch_size: int = defaults.BATCH_SIZE,
+    after_batch: BatchDone | None = None,
+) -> ProposeReport:
+    """Propose the project's pending images on Ray; the driver stores each batch as it
+    arrives, so an interrupted run keeps what was stored and a new run does the rest."""
+    import ray.data
+
+    pending = pending_images(project, spec.model_version_id)
+    report = ProposeReport(pending=len(pending))
+    if not pending:
+        return report
+    spec = ProposalSpec(**{**spec.__dict__, "device": cluster.device})
+    items = [{"id": i, "path": str(project.root / p)} for i, p in pending]
+    dataset = ray.data.from_items(items, override_num_blocks=_blocks(len(items), batch_size))
+    results = dataset.map_batches(
+        ProposeBatches,
+        fn_constructor_kwargs={"spec": spec, "cpus": cluster.cpus_per_worker},
+        batch_size=batch_size,
+        batch_format="numpy",
+        **_pool(cluster),
+    )
+    for batch in results.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        outcomes = _outcomes(batch)
+        report.add(outcomes, store_results(project, outcomes, spec.model_version_id))
+        if after_batch is not None and after_batch(len(outcomes)):
+            break
+    return report
+
+
+def _blocks(count: int, batch_size: int) -> int:
+    return max(1, math.ceil(count / batch_size))
+
+
+# --- image scores ------------------------------------------------------------------------
+
+
+def _backbone(spec: ProposalSpec) -> Backbone:
+    backbone = load_backbone(
+        spec.backbone, Path(spec.weights) if spec.weights else None, pick_device(spec.device)
+    )
+    if spec.input_size:
+        backbone.input_size = spec.input_size
+    return backbone
+
+
+class SumBatches:
+    """Pass 1 worker: a batch of images → their partial reference sums, one row.
+
+    Each image is added to its group (its label, else its predicted class) and to the
+    global reference; an image that was in another group is taken out of it.
+    """
+
+    def __init__(self, spec: ProposalSpec, cpus: float) -> None:
+        _threads(cpus)
+        self.reader = ActivationReader(_backbone(spec))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        keys = [Path(str(k)) for k in batch["key"]]
+        problems: list[str] = []
+        delta: dict[str, Reference] = {}
+        members = []
+        for indices, x in image_batches(self.reader, keys, len(keys), problems):
+            forward = self.reader(x)
+            for j, k in enumerate(indices):
+                one = {name: act[j : j + 1] for name, act in forward.activations.items()}
+                cls = int(forward.classes[j])
+                label = str(batch["label"][k])
+                group = json_key(label if label else cls)
+                old = str(batch["old"][k])
+                if old != group:
+                    if old:
+                        delta.setdefault(old, Reference()).remove(one)
+                    else:
+                        delta.setdefault(GLOBAL, Reference()).add(one)
+                    delta.setdefault(group, Reference()).add(one)
+                members.append((str(keys[k]), group, cls))
+        state = {g: (r.count, r.sums) for g, r in delta.items()}
+        return {
+            "delta": np.array([pickle.dumps(state)], dtype=object),
+            "members": np.array([pickle.dumps(members)], dtype=object),
+            "problems": np.array([pickle.dumps(problems)], dtype=object),
+        }
+
+
+class ScoreBatches:
+    """Pass 2 worker: a batch of images → scores against the references (put in the
+    object store once; every worker reads them once)."""
+
+    def __init__(self, spec: ProposalSpec, cpus: float, shared: list) -> None:
+        import ray
+
+        _threads(cpus)
+        self.reader = ActivationReader(_backbone(spec))
+        self.references, self.user_class = ray.get(shared[0])
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        keys = [Path(str(k)) for k in batch["key"]]
+        n = len(keys)
+        out = {
+            "index": np.asarray(batch["index"], dtype=np.int64),
+            "score": np.full(n, np.nan),
+            "confidence": np.full(n, np.nan),
+            "cls": np.full(n, -1, dtype=np.int64),
+            "empty": np.zeros(n, dtype=np.int64),
+            "group": np.array([json_key(GLOBAL)] * n, dtype=object),
+            "problem": np.array([""] * n, dtype=object),
+        }
+        problems: list[str] = []
+        for indices, x in image_batches(self.reader, keys, n, problems):
+            forward = self.reader(x)
+            by_reference: dict = {}
+            for j, i in enumerate(indices):
+                cls = int(forward.classes[j])
+                out["cls"][i], out["confidence"][i] = cls, float(forward.confidence[j])
+                label = str(batch["label"][i]) or None
+                own = label if label is not None else cls
+                guess = self.user_class.get(own) if isinstance(own, int) else None
+                candidates = (own,) if label is not None else (guess, own)
+                group = next((k for k in candidates if k in self.references), GLOBAL)
+                out["group"][i] = json_key(group)
+                by_reference.setdefault(group, []).append(j)
+            for group, rows in by_reference.items():
+                result = score_activations(
+                    {k: v[rows] for k, v in forward.activations.items()}, self.references[group]
+                )
+                for j, score, layers in zip(rows, result.scores, result.empty_layers, strict=True):
+                    out["score"][indices[j]], out["empty"][indices[j]] = float(score), int(layers)
+        missing = [i for i in range(n) if math.isnan(out["confidence"][i])]
+        for i, line in zip(missing, problems, strict=False):
+            out["problem"][i] = line
+        return out
+
+
+def _labels(project: Project, rows: Sequence) -> list[str | None]:
+    """Per image, the class of its first accepted box of a verified person (None)."""
+    labels = []
+    for row in rows:
+        boxes = [b for b in project.box_records.boxes(row.id, states=LABELLED_STATES) if b.verified]
+        labels.append(boxes[0].class_name if boxes else None)
+    return labels
+
+
+def _stale(bank: ReferenceBank, keys: list[str], labels: list[str | None]) -> list[int]:
+    """Images pass 1 must read (ReferenceBank.update's rule): new, or relabelled."""
+    if not set(bank.members) <= set(keys):
+        bank.references, bank.members = {GLOBAL: Reference()}, {}
+    return [
+        i
+        for i, key in enumerate(keys)
+        if key not in bank.members or (labels[i] or bank.members[key][1]) != bank.members[key][0]
+    ]
+
+
+def _add(bank: ReferenceBank, group: Any, count: int, sums: dict[str, torch.Tensor]) -> None:
+    ref = bank.references.setdefault(group, Reference())
+    for name, total in sums.items():
+        ref.sums[name] = ref.sums[name] + total if name in ref.sums else total
+    ref.count += count
+
+
+def score_on_ray(
+    project: Project,
+    spec: ProposalSpec,
+    cluster: Cluster,
+    batch_size: int = defaults.BATCH_SIZE,
+    min_group: int = 10,
+) -> ProjectScores:
+    """:func:`core.scoring.review_queue.score_project` on Ray: the same references (kept
+    beside the database, so a later run of either engine reads only new or relabelled
+    images in pass 1), the same scores, stored by the driver."""
+    import ray
+    import ray.data
+
+    spec = ProposalSpec(**{**spec.__dict__, "device": "cpu"})
+    rows = project.images(order_by="path")
+    labels = _labels(project, rows)
+    keys = [str(project.root / row.path) for row in rows]
+    probe = ActivationReader(_backbone(spec))
+    db = project.db_path
+    bank_path = db.with_name(f"{db.stem}.references-{probe.backbone.name}.pt")
+    signature = f"{probe.backbone.name}|{probe.backbone.input_size}|{','.join(probe.layers)}"
+    bank = ReferenceBank.load(bank_path, signature)
+    problems: list[str] = []
+    worker_spec = ProposalSpec(**{**spec.__dict__, "device": cluster.device})
+    constructor: dict[str, Any] = {"spec": worker_spec, "cpus": cluster.cpus_per_worker}
+
+    stale = _stale(bank, keys, labels)
+    if stale:
+        items = [
+            {
+                "key": keys[i],
+                "label": labels[i] or "",
+                "old": json_key(bank.members[keys[i]][0]) if keys[i] in bank.members else "",
+            }
+            for i in stale
+        ]
+        sums = ray.data.from_items(
+            items, override_num_blocks=_blocks(len(items), batch_size)
+        ).map_batches(
+            SumBatches,
+            fn_constructor_kwargs=constructor,
+            batch_size=batch_size,
+            batch_format="numpy",
+            **_pool(cluster),
+        )
+        for part in sums.iter_rows():  # the reduce: add up each batch's sums
+            for group, (count, total) in pickle.loads(part["delta"]).items():
+                _add(bank, from_json_key(group), count, total)
+            for key, group, cls in pickle.loads(part["members"]):
+                bank.members[key] = (from_json_key(group), cls)
+            problems.extend(pickle.loads(part["problems"]))
+
+    members = [bank.members.get(k) for k in keys]
+    user_class = _majority_label(
+        np.array([m[1] if m else -1 for m in members], dtype=np.int64), labels
+    )
+    references = {
+        k: r
+        for k, r in bank.references.items()
+        if r.count > 0 and (isinstance(k, str) or r.count >= min_group)
+    }
+    n = len(rows)
+    scores, confidence = np.full(n, np.nan), np.full(n, np.nan)
+    classes, empty = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    groups: list = [GLOBAL] * n
+    shared = [ray.put((references, user_class))]
+    rows_in = [{"index": i, "key": keys[i], "label": labels[i] or ""} for i in range(n)]
+    scored = ray.data.from_items(rows_in, override_num_blocks=_blocks(n, batch_size)).map_batches(
+        ScoreBatches,
+        fn_constructor_kwargs={**constructor, "shared": shared},
+        batch_size=batch_size,
+        batch_format="numpy",
+        **_pool(cluster),
+    )
+    for batch in scored.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        for j, i in enumerate(batch["index"]):
+            scores[i], confidence[i] = batch["score"][j], batch["confidence"][j]
+            classes[i], empty[i] = batch["cls"][j], batch["empty"][j]
+            groups[i] = from_json_key(str(batch["group"][j]))
+            if batch["problem"][j]:
+                problems.append(str(batch["problem"][j]))
+    bank.save(bank_path)
+    project.set_scores(
+        (row.id, float(s), float(c))
+        for row, s, c in zip(rows, scores, confidence, strict=True)
+        if math.isfinite(s)
+    )
+    problems = list(dict.fromkeys(problems))
+    result = SetScores(scores, classes, confidence, empty, groups, references, problems)
+    return ProjectScores(rows, labels, result)

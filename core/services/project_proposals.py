@@ -1,0 +1,227 @@
+"""Proposals for a project's images, headless: what is still to propose, the model that
+proposes (zero-shot or the active model version), and how results are stored.
+
+The in-process run (:func:`propose_project`) and the Ray run
+(:mod:`core.services.cluster`) share all of it: the same :class:`ProposalSpec` builds the
+same :class:`ProposalMaker` in this process or once per Ray worker, and the driver stores
+every batch with :func:`store_results`. A run that was interrupted and started again
+proposes only what :func:`pending_images` still lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import exists, select
+
+from core.engine import defaults
+from core.engine.backbones import load_backbone
+from core.engine.device import pick_device
+from core.engine.images import ImageLoadError, load_rgb
+from core.engine.proposals import ImageProposals, Proposal, make_proposer, resize_for_network
+from core.store import Project
+from core.store.models import Box, Image, Origin, State
+from core.store.rows import BoxSpec
+
+#: A learned model's class is given to a proposal only when it is at least this likely
+#: (the app worker's rule, desktop_app.background.parts.CLASS_CONFIDENCE).
+CLASS_CONFIDENCE = 0.5
+#: Statuses of images that proposals may still change (a person has not reviewed them).
+PROPOSABLE = ("new", "proposed", "unreadable")
+
+
+@dataclass(frozen=True)
+class ProposalSpec:
+    """Everything a process needs to build the proposer: plain values, so it pickles.
+
+    Attributes:
+        backbone, weights, device, method, input_size: as the command line's options.
+        model_file: the active model version's file (None: zero-shot).
+        model_version_id: its id, written on the proposals.
+    """
+
+    backbone: str
+    weights: str | None = None
+    device: str = "cpu"
+    method: str = "default"
+    input_size: int | None = None
+    model_file: str | None = None
+    model_version_id: int | None = None
+
+
+@dataclass
+class Outcome:
+    """What proposing one image gave: its proposals, or the one line saying why not."""
+
+    image_id: int
+    path: str
+    result: ImageProposals | None = None
+    problem: str | None = None
+
+
+class ProposalMaker:
+    """A loaded proposer (the backbone loaded once): image files → :class:`Outcome`."""
+
+    def __init__(self, spec: ProposalSpec) -> None:
+        self.spec = spec
+        backbone = load_backbone(
+            spec.backbone, Path(spec.weights) if spec.weights else None, pick_device(spec.device)
+        )
+        overrides: dict = {"input_size": spec.input_size} if spec.input_size else {}
+        self.proposer = make_proposer(backbone, spec.method, **overrides)
+        self.learned = None
+        self.maker = None
+        if spec.model_file is not None:
+            from core.learning.evidence import EvidenceMaker
+            from core.learning.model import LearnedModel
+
+            self.learned = LearnedModel.load(Path(spec.model_file), backbone)
+            self.maker = EvidenceMaker(
+                backbone,
+                recipes=sorted(self.learned.recipes_needed()),
+                keep_tail_input=self.learned.needs_tail_input,
+            )
+
+    @property
+    def side(self) -> int:
+        return self.maker.copy_size if self.maker is not None else self.proposer.recipe.input_size
+
+    def __call__(self, ids: Sequence[int], paths: Sequence[str]) -> list[Outcome]:
+        outcomes = [Outcome(int(i), str(p)) for i, p in zip(ids, paths, strict=True)]
+        good, shrunk, sizes = [], [], []
+        for outcome in outcomes:
+            try:
+                image = load_rgb(outcome.path)
+            except ImageLoadError as exc:
+                outcome.problem = str(exc)
+                continue
+            good.append(outcome)
+            shrunk.append(resize_for_network(image.rgb, self.side))
+            sizes.append((image.width, image.height))
+        if good:
+            if self.learned is not None and self.maker is not None:
+                names = self.maker.backbone.class_names
+                evidence = self.maker(shrunk, sizes)
+                results = [self.learned.propose(e, names) for e in evidence]
+            else:
+                results = self.proposer.propose(shrunk, sizes)
+            for outcome, result in zip(good, results, strict=True):
+                outcome.result = result
+        return outcomes
+
+
+def spec_for_project(project: Project, **options) -> ProposalSpec:
+    """The spec for ``project``: the command line's ``options`` and its active version."""
+    version = project.learning_records.active_model_version()
+    if version is None:
+        return ProposalSpec(**options)
+    return ProposalSpec(**options, model_file=str(version.file), model_version_id=version.id)
+
+
+def pending_images(project: Project, model_version_id: int | None) -> list[tuple[int, str]]:
+    """``(id, path)`` of the images still to propose, by path: not reviewed by a person
+    and without a proposal of ``model_version_id`` (zero-shot: images still ``new`` or
+    ``unreadable`` without any proposal). A resumed run proposes only these."""
+    proposal = select(Box.id).where(Box.image_id == Image.id, Box.origin == Origin.PROPOSAL)
+    if model_version_id is None:
+        statuses: tuple[str, ...] = ("new", "unreadable")
+    else:
+        statuses = PROPOSABLE
+        proposal = proposal.where(Box.model_version_id == model_version_id)
+    query = (
+        select(Image.id, Image.path)
+        .where(Image.status.in_(statuses), ~exists(proposal))
+        .order_by(Image.path)
+    )
+    with project.engine.connect() as connection:
+        return [(int(i), str(p)) for i, p in connection.execute(query)]
+
+
+def store_proposals(
+    project: Project, image_id: int, result: ImageProposals, model_version_id: int | None
+) -> None:
+    """Replace the image's still-proposed proposals and move it to ``proposed``: the app
+    worker's rule (desktop_app.background.parts.store_proposals, which imports Qt)."""
+    own = set(project.class_records.classes()) if model_version_id is not None else set()
+
+    def sure(p: Proposal) -> bool:
+        return p.class_name in own and p.confidence >= CLASS_CONFIDENCE
+
+    specs = [
+        BoxSpec(
+            p.class_name if sure(p) else None,
+            p.box,
+            origin=Origin.PROPOSAL,
+            state=State.PROPOSED,
+            confidence=p.confidence,
+            method=p.method,
+            model_version_id=model_version_id,
+            hint=None if sure(p) else p.class_name,
+        )
+        for p in result.proposals
+    ]
+    project.box_records.replace_proposals(image_id, specs)
+    row = project.image(image_id)
+    if row.width is None or row.height is None:
+        project.set_image_size(image_id, *result.size)
+    if row.status in ("new", "unreadable"):
+        project.set_status(image_id, "proposed")
+
+
+def store_results(
+    project: Project, outcomes: Iterable[Outcome], model_version_id: int | None
+) -> list[str]:
+    """Store a batch of outcomes; returns one line per image that could not be read
+    (marked ``unreadable`` unless a person reviewed it meanwhile)."""
+    problems = []
+    for outcome in outcomes:
+        if outcome.result is not None:
+            store_proposals(project, outcome.image_id, outcome.result, model_version_id)
+            continue
+        problems.append(outcome.problem or f"{outcome.path}: could not be proposed")
+        if project.image(outcome.image_id).status in ("new", "proposed"):
+            project.set_status(outcome.image_id, "unreadable")
+    return problems
+
+
+@dataclass
+class ProposeReport:
+    """What a run did: images proposed, boxes stored, one line per unreadable image."""
+
+    pending: int = 0
+    proposed: int = 0
+    boxes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, outcomes: list[Outcome], problems: list[str]) -> None:
+        done = [o for o in outcomes if o.result is not None]
+        self.proposed += len(done)
+        self.boxes += sum(len(o.result.proposals) for o in done if o.result is not None)
+        self.problems.extend(problems)
+
+
+#: Called after each stored batch with the images done in it; returning True stops the run.
+BatchDone = Callable[[int], bool | None]
+
+
+def propose_project(
+    project: Project,
+    spec: ProposalSpec,
+    batch_size: int = defaults.BATCH_SIZE,
+    after_batch: BatchDone | None = None,
+) -> ProposeReport:
+    """Propose the project's :func:`pending_images` in this process, batch by batch."""
+    pending = pending_images(project, spec.model_version_id)
+    report = ProposeReport(pending=len(pending))
+    if not pending:
+        return report
+    maker = ProposalMaker(spec)
+    for start in range(0, len(pending), batch_size):
+        chunk = pending[start : start + batch_size]
+        outcomes = maker([i for i, _ in chunk], [str(project.root / p) for _, p in chunk])
+        report.add(outcomes, store_results(project, outcomes, spec.model_version_id))
+        if after_batch is not None and after_batch(len(chunk)):
+            break
+    return report
