@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +38,14 @@ class ProjectScores:
     result: SetScores
 
 
+def references_file(project: Project, backbone_name: str) -> Path:
+    """Where the image score's references of ``backbone_name`` are kept: beside an SQLite
+    file (``<db name>.references-<backbone>.pt``), or in a PostgreSQL project's data folder
+    under the database's name."""
+    stem = project.where.url.database if project.is_server else project.db_path.stem
+    return project.data_folder / f"{stem}.references-{backbone_name}.pt"
+
+
 def score_project(
     project: Project,
     backbone: Backbone,
@@ -50,7 +59,7 @@ def score_project(
     An image with accepted or edited boxes of a verified person counts as labelled with
     the class of its first such box; see :func:`core.scoring.image_score_runner.score_files` for
     which reference each image is scored against. The references are kept beside the
-    database (``<db name>.references-<backbone>.pt``), so a later run reads only new or
+    database (:func:`references_file`), so a later run reads only new or
     relabelled images in its first pass.
 
     ``progress`` is called with the number of images done in each pass (two passes: at
@@ -65,8 +74,7 @@ def score_project(
         labels.append(boxes[0].class_name if boxes else None)
     paths = [project.root / row.path for row in rows]
     reader = ActivationReader(backbone)
-    db = project.db_path
-    bank_path = db.with_name(f"{db.stem}.references-{backbone.name}.pt")
+    bank_path = references_file(project, backbone.name)
     signature = f"{backbone.name}|{backbone.input_size}|{','.join(reader.layers)}"
     bank = ReferenceBank.load(bank_path, signature)
     result = score_files(
@@ -79,6 +87,7 @@ def score_project(
         bank=bank,
         cancelled=cancelled,
     )
+    bank_path.parent.mkdir(parents=True, exist_ok=True)  # a server project's data folder
     bank.save(bank_path)
     project.set_scores(
         (row.id, float(s), float(c))

@@ -57,8 +57,10 @@ class TrainingOptions:
 
 
 def model_file(project: Project, run_id: int) -> Path:
-    """The file a training run writes its model to."""
-    return project.db_path.parent / MODELS_FOLDER / f"model-{run_id}.pt"
+    """The file a training run writes its model to: ``models/`` in the project's data
+    folder (beside an SQLite file; ``<image folder>/.salibox`` for a PostgreSQL project, so
+    every annotator's mount reaches it)."""
+    return project.data_folder / MODELS_FOLDER / f"model-{run_id}.pt"
 
 
 def _never() -> bool:
