@@ -24,7 +24,7 @@ from PySide6.QtCore import QEvent, QMetaObject, QObject, QThread, QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from desktop_app.background.jobs import NO_IMAGE, ProposeJob, Task
-from desktop_app.logs import log, log_to_project, stop_project_log
+from desktop_app.logs import log, log_to_file, log_to_project, shared_log_file, stop_project_log
 from desktop_app.timings import TIMINGS, mark
 from ui.canvas.view import Canvas
 from ui.dialogs.settings import ProposalSettings, SettingsDialog
@@ -77,6 +77,7 @@ class Session:
         window.settings_requested.connect(self.edit_settings)
         window.model_versions_requested.connect(self.show_model_versions)
         window.export_requested.connect(self.export)
+        window.user_name_requested.connect(self.edit_user_name)
         self.export_runner: ExportRunner | None = None
         self._held: int | None = None  # the image on screen, proposed again once left
         self._busy: list[tuple[QThread, ProposalWorker]] = []  # workers still stopping
@@ -111,15 +112,16 @@ class Session:
             self.worker.cancel()
             self.worker.stop()
 
-    def open(self, target: str) -> bool:
+    def open(self, target: str | None, db: str | None = None) -> bool:
         """Open a folder of images (creating its project and importing VOC files beside
-        the images) or a project database. Errors are shown, never raised."""
+        the images), a project database file or a database URL (the recent list's
+        entry); with ``db`` (a database URL or file), that database with ``target`` as
+        this annotator's image folder. Errors are shown, never raised."""
         from core.store import StoreError
 
-        path = Path(target)
-        self._say(f"Opening {path}…")
+        self._say(f"Opening {target if db is None else db}…")
         try:
-            project = self._open_project(path)
+            project = self._open_project(target, db)
         except (StoreError, ValueError, OSError) as exc:
             self.window.statusBar().clearMessage()
             self.window.show_error(str(exc))
@@ -127,9 +129,12 @@ class Session:
         self.close()
         self.project = project
         mark("project_open")
-        log_file = log_to_project(project.db_path)
+        if project.is_server:
+            log_file = log_to_file(shared_log_file(project.data_folder))
+        else:
+            log_file = log_to_project(project.db_path)
         self.window.set_log_file(None if log_file is None else str(log_file))
-        log.info("opened %s (images in %s)", project.db_path, project.root)
+        log.info("opened %s (images in %s) as %s", project.where.name, project.root, project.user)
         self._launch_worker()  # the network loads in its thread meanwhile
         self._say("Loading the network…")
         # A busy bar until the worker's first report replaces it: the first proposals can
@@ -147,11 +152,58 @@ class Session:
 
         watch_statistics(self.window, project, self.controller)
         self._feed_worker()
-        self.window.add_recent(str(project.db_path))
-        self.window.setWindowTitle(f"SaliBox — {project.root}")
+        from desktop_app.shared_project import public_location, remember_mount
+
+        remember_mount(project)
+        self.window.add_recent(public_location(project))
+        self._show_title()
         self.window.statusBar().clearMessage()
         if os.environ.get(TIMINGS):
             self._mark_first_proposals()
+        return True
+
+    def _show_title(self) -> None:
+        """The image folder; for a shared project also the database and the user name."""
+        from desktop_app.shared_project import public_location
+
+        project = self.project
+        assert project is not None
+        title = f"SaliBox — {project.root}"
+        if project.is_server:
+            title += f" — {project.user} on {public_location(project)}"
+        self.window.setWindowTitle(title)
+
+    def edit_user_name(self) -> None:
+        """File > User name…: ask for this app's user name and use it from now on."""
+        from PySide6.QtWidgets import QInputDialog, QLineEdit
+
+        from desktop_app.shared_project import user_name
+
+        name, accepted = QInputDialog.getText(
+            self.window,
+            "User name",
+            "The name written on every box change and event of this app:",
+            QLineEdit.EchoMode.Normal,
+            user_name(),
+        )
+        if accepted:
+            self.set_user_name(name)
+
+    def set_user_name(self, name: str) -> bool:
+        """Remember ``name`` as this app's user name and write it from now on (the open
+        project and its worker); False (the error shown) when it is not a valid name."""
+        from desktop_app.shared_project import save_user_name
+
+        try:
+            name = save_user_name(name)
+        except ValueError as exc:
+            self.window.show_error(str(exc))
+            return False
+        if self.project is not None:
+            self.project.set_user(name)
+            self._show_title()
+        if self.worker is not None:
+            self.worker.set_user(name)
         return True
 
     def _say(self, message: str) -> None:
@@ -221,14 +273,17 @@ class Session:
         from desktop_app.background.worker import start_worker
 
         chosen = self.settings()
-        assert self.project is not None
+        project = self.project
+        assert project is not None
         self.thread, worker = start_worker(
-            self.project.db_path,
+            project.location,  # the worker opens the project again in its thread
             chosen.backbone,
             chosen.method,
             chosen.device,
             chosen.batch_size,
             preload=True,
+            root=project.root if project.is_server else None,
+            user=project.user,
         )
         self.worker = worker
         worker.failed.connect(self._show_failure)
@@ -374,20 +429,41 @@ class Session:
         self.window.statusBar().showMessage(f"Proposing with {what}", 4000)
         self.repropose_unreviewed()
 
-    def _open_project(self, path: Path) -> Project:
-        from core.services.importer import import_folder
+    def _open_project(self, target: str | None, db: str | None) -> Project:
         from core.store import Project
+        from core.store.database import is_url
+        from desktop_app.shared_project import mount_of, user_name
 
-        if path.is_dir():
-            db = Project.default_db_path(path)
-            fresh = not db.exists()
-            project = Project.open(db, root=path.resolve() if fresh else None)
-            if fresh:
-                report = import_folder(project, path)
-                for line in report.problems[:20]:
-                    self.window.show_error(line)
+        user = user_name()
+        if db is None and target is not None and is_url(target):  # from the recent list
+            db, folder = target, mount_of(target)
+        else:
+            folder = None if not target else Path(target)
+        if db is not None:  # a shared project: its images are where this annotator has them
+            root = None if folder is None else folder.expanduser().resolve()
+            project = Project.open(db, root, user=user)
+            if root is not None and project.count_images() == 0:
+                self._import(project, root)
             return project
-        return Project.open(path)
+        if not target:
+            raise ValueError("give a folder of images, a project file or a database URL")
+        path = Path(target)
+        if path.is_dir():
+            db_file = Project.default_db_path(path)
+            fresh = not db_file.exists()
+            project = Project.open(db_file, root=path.resolve() if fresh else None, user=user)
+            if fresh:
+                self._import(project, path)
+            return project
+        return Project.open(path, user=user)
+
+    def _import(self, project: Project, folder: Path) -> None:
+        """Register the folder's images and import the VOC files beside them."""
+        from core.services.importer import import_folder
+
+        report = import_folder(project, folder)
+        for line in report.problems[:20]:
+            self.window.show_error(line)
 
     def close(self, timeout_ms: int = 60_000) -> None:
         """Cancel every job, stop the worker (waiting up to ``timeout_ms`` for it) and

@@ -34,7 +34,9 @@ PROGRESS_INTERVAL = 0.05
 
 
 class ExportRunner(QObject):
-    """One export of the project at ``db_path`` as ``choice``; :meth:`start` runs it.
+    """One export of the project at ``db_path`` (what :meth:`Project.open` takes: the SQLite
+    file or the database URL, with ``root`` this annotator's mount of a PostgreSQL
+    project's images) as ``choice``; :meth:`start` runs it.
 
     Signals (delivered in the GUI thread): ``progress(done, total)`` in the exporter's
     steps, at most every :data:`PROGRESS_INTERVAL` s and at the end; then exactly one of
@@ -46,9 +48,16 @@ class ExportRunner(QObject):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, db_path: Path, choice: ExportChoice, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        db_path: str | Path,
+        choice: ExportChoice,
+        parent: QObject | None = None,
+        root: Path | None = None,
+    ) -> None:
         super().__init__(parent)
-        self.db_path = Path(db_path)
+        self.db_path = db_path
+        self.root = root
         self.choice = choice
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="salibox-export")
@@ -75,7 +84,7 @@ class ExportRunner(QObject):
     def _run(self) -> None:
         c = self.choice
         try:
-            with Project.open(self.db_path) as project:
+            with Project.open(self.db_path, self.root) as project:
                 summary = export_project(
                     project,
                     c.fmt,
@@ -202,7 +211,9 @@ def start_export(window: MainWindow, project: Project) -> ExportRunner | None:
         save_choice(project, choice)
     except StoreError as exc:  # a read-only project still exports; it only forgets the choice
         log.warning("the export choice was not remembered: %s", exc)
-    runner = ExportRunner(project.db_path, choice)
+    runner = ExportRunner(
+        project.location, choice, root=project.root if project.is_server else None
+    )
     _ExportProgress(window, runner)
     window.destroyed.connect(runner.cancel)
     runner.start()

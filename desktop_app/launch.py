@@ -19,10 +19,11 @@ from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
 
 
-def run(target: str | None = None, classes_file: Path | None = None) -> int:
+def run(target: str | None = None, classes_file: Path | None = None, db: str | None = None) -> int:
     """Start the app, opening ``target`` (a folder of images or a project file) if given
-    and adding the classes of ``classes_file`` (one name a line) to it. The window shows
-    first; the project opens after its first paint."""
+    and adding the classes of ``classes_file`` (one name a line) to it; with ``db`` (a
+    database URL), that database with ``target`` as this annotator's image folder. The
+    window shows first; the project opens after its first paint."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SaliBox")
     app.setApplicationName("SaliBox")
@@ -38,7 +39,8 @@ def run(target: str | None = None, classes_file: Path | None = None) -> int:
 
     def start() -> None:
         mark("window_shown")
-        if target and session.open(target) and classes_file is not None:
+        opened = (target or db) and session.open(target, db)
+        if opened and classes_file is not None:
             session._open()[1].class_edits.import_classes_file(str(classes_file))
 
     sys.excepthook = report

@@ -2,14 +2,17 @@
 
 Messages go to stderr (warnings and up; everything with ``--verbose``) and, once a project
 is known, to a rotating file beside its database, ``.salibox/salibox.log`` (1 MB, three
-old files kept), which the app's Errors panel opens. A user's bad input is one line; an
+old files kept; for a PostgreSQL project one per annotator in its data folder,
+:func:`shared_log_file`), which the app's Errors panel opens. A user's bad input is one line; an
 unexpected exception is one line plus "details in <log file>", its traceback in the file.
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
 import logging.handlers
+import re
 from pathlib import Path
 
 #: The log file's name, beside the project database.
@@ -45,17 +48,34 @@ def start_console(verbose: bool = False) -> None:
     root.addHandler(console)
 
 
+def shared_log_file(data_folder: str | Path) -> Path:
+    """The log file of this machine's app on a PostgreSQL project, in its data folder:
+    ``salibox-<login name>.log``, one per annotator (several programs rotating one file
+    would lose lines)."""
+    try:
+        login = getpass.getuser()
+    except (OSError, KeyError):
+        login = "unknown"
+    safe = re.sub(r"[^\w.-]", "_", login)
+    return Path(data_folder) / f"salibox-{safe}.log"
+
+
 def log_to_project(db_path: str | Path) -> Path | None:
-    """Also log to the project's log file (SaliBox's debug lines and up, other libraries'
-    info and up), instead of another project's; returns the file, or None when it cannot
-    be written (a read-only folder)."""
+    """:func:`log_to_file` with the log file beside the SQLite file ``db_path``."""
+    return log_to_file(log_file_of(db_path))
+
+
+def log_to_file(path: Path) -> Path | None:
+    """Also log to a project's log file ``path`` (SaliBox's debug lines and up, other
+    libraries' info and up), instead of another project's; returns the file, or None when
+    it cannot be written (a read-only folder)."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     log.setLevel(logging.DEBUG)
     log.disabled = False
     stop_project_log()
-    path = log_file_of(db_path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
         )

@@ -1,5 +1,5 @@
-"""Fixtures shared by the test modules: an image folder, a project store opened on it,
-and for the worker tests six registered images and a worker starter."""
+"""Fixtures shared by the test modules: an image folder, a project store opened on it, a
+PostgreSQL server, and for the worker tests six registered images and a worker starter."""
 
 from __future__ import annotations
 
@@ -13,6 +13,20 @@ def folder(tmp_path):
     path = tmp_path / "my images"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the session (:mod:`tests.helpers.postgres`; skips, naming
+    what to install, when none can be started here)."""
+    from tests.helpers import postgres
+
+    reason = postgres.missing()
+    if reason:
+        pytest.skip(reason)
+    server = postgres.start_server()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

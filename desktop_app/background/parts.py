@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.formats.records import write_atomic
 from core.store import Project
+from core.store.database import target
 from core.store.models import Origin, State
 from core.store.rows import BoxSpec
 from desktop_app.background.jobs import ProposeJob
@@ -21,9 +22,16 @@ if TYPE_CHECKING:
     from core.engine.proposals import ImageProposals, Proposal
 
 
-def maps_folder(db_path: str | Path) -> Path:
-    """Where the maps of the project stored in ``db_path`` are kept."""
-    return Path(db_path).expanduser().resolve().parent / "maps"
+def maps_folder(db_path: str | Path, root: str | Path | None = None) -> Path:
+    """Where the maps of a project are kept: ``maps/`` in its data folder
+    (:attr:`Project.data_folder`): beside the SQLite file ``db_path``, or for a PostgreSQL
+    URL in ``<root>/.salibox``, ``root`` being this annotator's mount of the images."""
+    where = target(db_path)
+    if where.file is not None:
+        return where.file.parent / "maps"
+    if root is None:
+        raise ValueError(f"{where.name}: a PostgreSQL project's maps need its image folder")
+    return Path(root).expanduser().resolve() / ".salibox" / "maps"
 
 
 def reason_of(exc: BaseException) -> str:

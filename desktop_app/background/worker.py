@@ -20,7 +20,7 @@ GUI thread.
 For each image the worker stores its proposals (origin ``proposal``, state ``proposed``)
 in one transaction, after removing the image's earlier still-``proposed`` proposals; moves
 the image from ``new`` to ``proposed``; and keeps its ``(224, 224)`` map in memory (the
-most recent :data:`CACHE_SIZE`) and in ``<database folder>/maps/<image id>.npy``
+most recent :data:`CACHE_SIZE`) and in ``maps/<image id>.npy`` of the project's data folder
 (float16), so a reopened project shows maps without recomputing them.
 
 While the project has an active model version (``Project.active_model_version``, checked
@@ -43,6 +43,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, SignalInstance, S
 
 from core.engine import defaults
 from core.store import Project
+from core.store.database import is_url
 from desktop_app.background.jobs import NO_IMAGE, JobQueue, ProposeJob, Task
 from desktop_app.background.model_slot import ActiveModelSlot
 from desktop_app.background.parts import MapCache, WorkerSignals, maps_folder, reason_of
@@ -62,8 +63,9 @@ class ProposalWorker(QObject):
     """Proposes boxes for queued images in the thread it is moved to.
 
     Args:
-        project: an open :class:`Project` (shared: each call is its own transaction) or the
-            path of its database, which the worker then opens and closes itself.
+        project: an open :class:`Project` (shared: each call is its own transaction) or
+            what :meth:`Project.open` takes (its ``location``: the SQLite file or the
+            database URL), which the worker then opens and closes itself.
         backbone_name: a backbone of :data:`core.engine.backbones.BACKBONES`.
         method: a recipe of :data:`core.engine.proposals.RECIPES`.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` ...
@@ -72,6 +74,10 @@ class ProposalWorker(QObject):
         cache_size: maps kept in memory.
         preload: open the project and load the model as soon as the thread starts (the
             app: the network loads while the window is built); else on the first job.
+        root: the image folder to open the project with: this annotator's mount of a
+            PostgreSQL project's folder (required for one); None for an SQLite file.
+        user: the user name the worker's own :class:`Project` writes (default the login
+            name; :meth:`set_user` changes it).
 
     Batches grow from one image to ``batch_size`` (doubling) after the queue was empty,
     so the first image's proposals (the one on screen) come after one image's pass, not a
@@ -108,17 +114,23 @@ class ProposalWorker(QObject):
         weights_path: str | Path | None = None,
         cache_size: int = CACHE_SIZE,
         preload: bool = False,
+        root: str | Path | None = None,
+        user: str | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, not {batch_size}")
+        self._root = None if root is None else Path(root)
+        self._user = user
         if isinstance(project, Project):
             self._project: Project | None = project
-            self._db_path: Path = project.db_path
+            self._location: str | Path = project.location
+            self.maps_dir = project.data_folder / "maps"
         else:
             self._project = None
-            self._db_path = Path(project).expanduser().resolve()
+            self._location = project if is_url(project) else Path(project).expanduser().resolve()
+            self.maps_dir = maps_folder(self._location, self._root)
         self._owns_project = self._project is None
         self.backbone_name = backbone_name
         self.method = method
@@ -127,7 +139,6 @@ class ProposalWorker(QObject):
         self.weights_path = weights_path
         self.preload = preload
         self._ramp = 1  # the next batch's size, up to batch_size
-        self.maps_dir = maps_folder(self._db_path)
         self._proposer: Proposer | None = None
         self._queue = JobQueue()
         # _lock guards the counters, the generation and the pending cancel. A generation
@@ -248,6 +259,13 @@ class ProposalWorker(QObject):
         with self._lock:
             return self._running
 
+    def set_user(self, name: str) -> None:
+        """Write ``name`` as the user of the worker's changes from now on."""
+        self._user = name
+        project = self._project
+        if project is not None and self._owns_project:
+            project.set_user(name)
+
     def stop(self) -> None:
         """End the worker loop (after the image in hand) so the thread can quit; then call
         ``thread.quit()`` and ``thread.wait()`` (or use :func:`stop_worker`)."""
@@ -354,7 +372,7 @@ class ProposalWorker(QObject):
     def _ensure_ready(self) -> Project:
         """Open the project and load the model, once."""
         if self._project is None:
-            self._project = Project.open(self._db_path)
+            self._project = Project.open(self._location, self._root, user=self._user)
         if self._proposer is None:
             from core.engine.backbones import load_backbone
             from core.engine.device import keep_freed_memory, pick_device
@@ -400,6 +418,8 @@ def start_worker(
     weights_path: str | Path | None = None,
     cache_size: int = CACHE_SIZE,
     preload: bool = False,
+    root: str | Path | None = None,
+    user: str | None = None,
 ) -> tuple[QThread, ProposalWorker]:
     """Start a :class:`ProposalWorker` in a new thread (nothing is loaded until its first
     job, unless ``preload``). Keep both objects; end with :func:`stop_worker` (or ``worker.stop()``,
@@ -413,6 +433,8 @@ def start_worker(
         weights_path=weights_path,
         cache_size=cache_size,
         preload=preload,
+        root=root,
+        user=user,
     )
     thread = QThread()
     thread.setObjectName("SaliBox proposals")

@@ -217,11 +217,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_app_parser() -> argparse.ArgumentParser:
-    """The arguments of the desktop app: ``python main.py [FOLDER] [--classes FILE]``."""
+    """The arguments of the desktop app:
+    ``python main.py [FOLDER] [--db URL] [--classes FILE]``."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Start the SaliBox desktop app (subcommands: see --help)."
     )
-    parser.add_argument("target", nargs="?", help="a folder of images or a project file")
+    parser.add_argument(
+        "target",
+        nargs="?",
+        help="a folder of images or a project file; with --db, your folder of the "
+        "project's images (your mount of the shared folder)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="the project's database, shared with other annotators: "
+        "postgresql+psycopg://user@host/database (the database must exist; it gets "
+        "SaliBox's tables and FOLDER's images when first opened; keep the password in "
+        "~/.pgpass, not in the URL)",
+    )
     parser.add_argument(
         "--classes",
         type=Path,
@@ -249,7 +263,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         from desktop_app.launch import run  # Qt is loaded only for the app
 
-        return run(app_args.target, app_args.classes)  # the worker keeps freed memory
+        if app_args.db is not None and app_args.target and not Path(app_args.target).is_dir():
+            print(
+                f"salibox: {app_args.target}: with --db, give a folder of images", file=sys.stderr
+            )
+            return 2
+        # the worker keeps freed memory
+        return run(app_args.target, app_args.classes, app_args.db)
     from core.engine.device import keep_freed_memory
     from desktop_app.cli.engine_commands import run_evaluate, run_propose
     from desktop_app.cli.project_commands import run_export, run_import, run_score

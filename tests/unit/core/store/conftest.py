@@ -2,9 +2,9 @@
 
 A test that takes ``project`` (or ``project_location``) runs once per backend, unless it is
 marked ``sqlite_only`` (SQLite's file handling: WAL, pragmas, backups, damaged files). The
-PostgreSQL variants share one server and one database per session
-(:mod:`tests.helpers.postgres`), emptied before each test; without the server binaries or
-psycopg they skip, naming what to install.
+PostgreSQL variants share one server per session (``postgres_server``, tests/conftest.py)
+and one database (:mod:`tests.helpers.postgres`), emptied before each test; without the
+server binaries or psycopg they skip, naming what to install.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import pytest
 
 from core.store import Project
-from tests.helpers import postgres
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -27,17 +26,6 @@ def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("sqlite_only")
         metafunc.parametrize("backend", ["sqlite"] if only else list(BACKENDS))
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    """One PostgreSQL server for the session (skips when none can be started here)."""
-    reason = postgres.missing()
-    if reason:
-        pytest.skip(reason)
-    server = postgres.start_server()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

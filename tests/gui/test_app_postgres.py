@@ -1,0 +1,131 @@
+"""The app on a PostgreSQL project (``python main.py FOLDER --db URL``): real widgets, the
+real worker and backbone, a real server (:mod:`tests.helpers.postgres`; skipped with the
+reason when no server can be started here)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.store import Project
+from core.store.models import Box
+from desktop_app.logs import project_log
+from desktop_app.project_settings import DEFAULTS
+from desktop_app.shared_project import mount_of, user_name
+from tests.helpers.training import write_blob
+
+LONG = 120_000  # ms: the first job also loads the network
+
+pytestmark = pytest.mark.usefixtures("isolated_settings")
+
+
+@pytest.fixture
+def database(postgres_server):
+    """A new empty database (no SaliBox tables yet), as an administrator creates one."""
+    url = postgres_server.empty_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def blobs(tmp_path) -> tuple[Path, list[tuple[int, ...]]]:
+    folder = tmp_path / "mount of the shared folder"
+    folder.mkdir()
+    return folder, [write_blob(folder / f"b{i}.png", seed=i) for i in range(4)]
+
+
+def all_proposed(session) -> bool:
+    rows = session.project.images()
+    return bool(rows) and all(r.status == "proposed" for r in rows)
+
+
+def with_password(url: str) -> str:
+    """``url`` with a password (the test server trusts every local connection)."""
+    head, tail = url.split("://", 1)
+    user, rest = tail.split("@", 1)
+    return f"{head}://{user}:secret@{rest}"
+
+
+def test_a_session_on_a_database_proposes_remembers_and_reopens_it(qtbot, session, blobs, database):
+    folder, boxes = blobs
+    assert user_name()  # the login name until one is chosen
+    assert session.set_user_name("  alice ")
+    assert not session.set_user_name("\t")  # refused, shown, the name stays
+    assert user_name() == "alice"
+
+    assert session.open(str(folder), db=with_password(database))
+    project = session.project
+    assert project.is_server and project.root == folder.resolve() and project.user == "alice"
+    assert project.count_images() == 4  # the folder's images, registered on first open
+    assert not (folder / ".salibox" / "project.db").exists()
+    assert "alice on " in session.window.windowTitle()
+    assert "secret" not in session.window.windowTitle()
+    # The worker opened the project again by its URL, in its thread, and proposed.
+    qtbot.waitUntil(lambda: all_proposed(session), timeout=LONG)
+    assert session.worker._project is not project and session.worker._project.is_server
+    maps = folder / ".salibox" / "maps"
+    qtbot.waitUntil(lambda: len(list(maps.glob("*.npy"))) == 4, timeout=LONG)
+    assert project_log() is not None and project_log().parent == folder / ".salibox"
+
+    controller = session.controller
+    controller.edits.set_class("blob")
+    controller.show_index(0)
+    shown = controller.current_id()
+    controller.edits.add_drawn_box(boxes[0])
+    proposal = next(b for b in project.box_records.boxes(shown) if b.state == "proposed")
+    project.box_records.accept_box(proposal.id, "blob")  # what Space on a proposal does
+    session.close()
+
+    # The recent list names the database without its password; the mount is remembered.
+    recent = session.window.recent_projects()[0]
+    assert recent == database and mount_of(database) == folder.resolve()
+    session.window.recent_menu.actions()[0].trigger()  # File > Open recent > the URL
+    reopened = session.project
+    assert reopened is not None and reopened.is_server and reopened.root == folder.resolve()
+    states = sorted(b.state for b in reopened.box_records.boxes(shown))
+    assert states.count("accepted") == 2
+    with reopened.engine.connect() as connection:
+        by = connection.scalars(
+            select(Box.updated_by).where(Box.image_id == shown, Box.state == "accepted")
+        ).all()
+    assert by == ["alice", "alice"]
+    events = reopened.box_records.events()
+    assert {e["user_name"] for e in events if e["image_id"] == shown} == {"alice"}
+
+    # A new name is written from now on, by the app and by its worker.
+    assert session.set_user_name("bob")
+    assert reopened.user == "bob" and session.worker._user == "bob"
+
+
+def test_training_from_the_app_writes_its_model_under_the_data_folder(
+    qtbot, session, blobs, database
+):
+    folder, boxes = blobs
+    assert session.open(str(folder), db=database)
+    session.apply_settings(replace(DEFAULTS, retrain_after=3))
+    qtbot.waitUntil(lambda: all_proposed(session), timeout=LONG)
+    controller = session.controller
+    controller.edits.set_class("blob")
+    for index in range(3):
+        controller.show_index(index)
+        controller.edits.add_drawn_box(boxes[index])
+    records = session.project.learning_records
+    qtbot.waitUntil(lambda: records.active_model_version() is not None, timeout=LONG)
+    version = records.active_model_version()
+    assert session.project.data_folder == folder.resolve() / ".salibox"
+    models = folder / ".salibox" / "models"
+    assert [p.name for p in models.glob("*.pt")] == [Path(version.path).name]
+    # Any annotator's mount finds it: the stored path is relative to the data folder.
+    assert not Path(version.path).is_absolute()
+
+
+def test_a_project_on_a_database_opens_from_the_command_line_arguments(database, tmp_path):
+    from desktop_app.cli.main import build_app_parser
+
+    args = build_app_parser().parse_args([str(tmp_path), "--db", database])
+    assert (args.target, args.db) == (str(tmp_path), database)
+    with Project.open(args.db, args.target, user="carol") as project:
+        assert project.user == "carol" and project.is_server
