@@ -26,7 +26,18 @@ def add_train_parser(
         "make it active, as the app's Tools > Train now does. Ctrl+C stops between steps "
         "and leaves the active version as it was.",
     )
-    train.add_argument("--project", type=Path, required=True, help="project database or folder")
+    train.add_argument(
+        "--project",
+        type=Path,
+        required=True,
+        help="project database or folder; with --db, your folder of the project's images",
+    )
+    train.add_argument(
+        "--db",
+        metavar="URL",
+        help="the project's shared database (postgresql+psycopg://user@host/database); "
+        "the model file goes to PROJECT/.salibox/models",
+    )
     train.add_argument(
         "--include-unverified",
         action="store_true",
@@ -47,10 +58,17 @@ def run_train(args: argparse.Namespace) -> int:
     from core.services.training import TrainingOptions, train_version
     from core.store.project import Project
 
-    db = Project.default_db_path(args.project) if args.project.is_dir() else args.project
-    if not db.is_file():
-        raise CliError(f"{db}: no such project database")
-    with Project.open(db) as project:
+    if args.db is not None:
+        if not args.project.is_dir():
+            raise CliError(f"{args.project}: with --db, give the folder of the images")
+        opened = Project.open(args.db, args.project)
+        db: str | Path = opened.where.name
+    else:
+        db = Project.default_db_path(args.project) if args.project.is_dir() else args.project
+        if not db.is_file():
+            raise CliError(f"{db}: no such project database")
+        opened = Project.open(db)
+    with opened as project:
         if project.learning_records.count_labelled_boxes(args.include_unverified) == 0:
             raise CliError(f"{db}: no accepted boxes to learn from")
         backbone = load_backbone(args.backbone, args.weights, pick_device(args.device))

@@ -47,3 +47,19 @@ def test_ctrl_c_stops_training_and_keeps_the_active_version(folder, project, cap
     assert project.learning_records.active_model_version() is None
     assert [r.status for r in project.learning_records.training_runs()] == ["cancelled"]
     assert not list((db.parent / "models").glob("*.pt"))
+
+
+def test_train_on_a_shared_database_writes_the_model_under_the_folder(
+    folder, postgres_server, capsys
+):
+    url = postgres_server.clean_database()
+    with Project.open(url, folder) as shared:
+        labelled_blobs(shared, folder, 6)
+    assert main(["train", "--project", str(folder), "--db", url]) == 0
+    assert "trained on 6 images and made active" in capsys.readouterr().out
+    with Project.open(url, folder) as shared:
+        version = shared.learning_records.active_model_version()
+        assert version is not None and version.file.is_file()
+        assert version.file.parent == folder.resolve() / ".salibox" / "models"
+    assert not (folder / ".salibox" / "project.db").exists()
+    assert main(["train", "--project", str(folder / "blob0.png"), "--db", url]) == 2
