@@ -41,7 +41,7 @@ from core.scoring.image_score_runner import (
     image_batches,
     json_key,
 )
-from core.scoring.review_queue import LABELLED_STATES, ProjectScores
+from core.scoring.review_queue import LABELLED_STATES, ProjectScores, references_file
 from core.services.project_proposals import (
     BatchDone,
     Outcome,
@@ -359,8 +359,7 @@ def score_on_ray(
     labels = _labels(project, rows)
     keys = [str(project.root / row.path) for row in rows]
     probe = ActivationReader(_backbone(spec))
-    db = project.db_path
-    bank_path = db.with_name(f"{db.stem}.references-{probe.backbone.name}.pt")
+    bank_path = references_file(project, probe.backbone.name)
     signature = f"{probe.backbone.name}|{probe.backbone.input_size}|{','.join(probe.layers)}"
     bank = ReferenceBank.load(bank_path, signature)
     problems: list[str] = []
@@ -422,6 +421,7 @@ def score_on_ray(
             groups[i] = from_json_key(str(batch["group"][j]))
             if batch["problem"][j]:
                 problems.append(str(batch["problem"][j]))
+    bank_path.parent.mkdir(parents=True, exist_ok=True)  # a server project's data folder
     bank.save(bank_path)
     project.set_scores(
         (row.id, float(s), float(c))
