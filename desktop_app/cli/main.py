@@ -7,7 +7,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from desktop_app.logs import log, log_to_project, start_console, unexpected
+from desktop_app.logs import (
+    log,
+    log_to_file,
+    log_to_project,
+    shared_log_file,
+    start_console,
+    unexpected,
+)
 
 # The engine (torch), the store (SQLAlchemy) and the commands are imported by the
 # subcommands only: ``python main.py FOLDER`` shows its window before any of them loads.
@@ -337,6 +344,10 @@ def _log_to_the_project(args: argparse.Namespace) -> None:
     """Log to the project's file when the command names an existing project."""
     target = getattr(args, "project", None) or getattr(args, "images", None)
     if target is None:
+        return
+    if getattr(args, "db", None) is not None:  # a shared database: FOLDER/.salibox
+        if Path(target).is_dir():
+            log_to_file(shared_log_file(Path(target).expanduser().resolve() / ".salibox"))
         return
     from core.store.project import Project
 

@@ -62,4 +62,6 @@ def test_train_on_a_shared_database_writes_the_model_under_the_folder(
         assert version is not None and version.file.is_file()
         assert version.file.parent == folder.resolve() / ".salibox" / "models"
     assert not (folder / ".salibox" / "project.db").exists()
+    logged = "".join(p.read_text() for p in (folder / ".salibox").glob("salibox-*.log"))
+    assert "train --project" in logged  # this annotator's log in the shared folder
     assert main(["train", "--project", str(folder / "blob0.png"), "--db", url]) == 2
