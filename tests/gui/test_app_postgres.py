@@ -129,3 +129,49 @@ def test_a_project_on_a_database_opens_from_the_command_line_arguments(database,
     assert (args.target, args.db) == (str(tmp_path), database)
     with Project.open(args.db, args.target, user="carol") as project:
         assert project.user == "carol" and project.is_server
+
+
+def test_two_annotators_each_with_their_mount_share_one_database(
+    qtbot, session, blobs, database, tmp_path
+):
+    import shutil
+
+    from desktop_app.app import Session
+    from ui.canvas.view import Canvas
+    from ui.main_window import MainWindow
+
+    folder, boxes = blobs
+    theirs = tmp_path / "bob's mount"
+    shutil.copytree(folder, theirs)  # the same files, seen at another path
+    assert session.set_user_name("alice") and session.open(str(folder), db=database)
+    first = session.project.image_by_path("b0.png").id
+    session.controller.edits.set_class("blob")
+    session.controller.show_index(0)
+    session.controller.edits.add_drawn_box(boxes[0])
+
+    window = MainWindow()
+    canvas = Canvas()
+    window.set_canvas(canvas)
+    qtbot.addWidget(window)
+    other = Session(window, canvas)
+    try:
+        assert other.set_user_name("bob") and other.open(str(theirs), db=database)
+        assert other.project.root == theirs.resolve() and other.project.count_images() == 4
+        assert session.project.user == "alice"  # each app writes its own name
+        # Bob sees Alice's box and adds one on another image; each name is on its change.
+        assert [b.class_name for b in other.project.box_records.boxes(first)] == ["blob"]
+        other.controller.show_index(1)
+        other.controller.edits.add_drawn_box(boxes[1])
+        second = other.project.image_by_path("b1.png").id
+        qtbot.waitUntil(lambda: (theirs / ".salibox" / "maps").is_dir(), timeout=LONG)
+    finally:
+        other.close()
+    drawn = {
+        b.id: b.image_id
+        for image_id in (first, second)
+        for b in session.project.box_records.boxes(image_id)
+        if b.origin == "human"
+    }
+    events = session.project.box_records.events()
+    added = {drawn[e["box_id"]]: e["user_name"] for e in events if e["box_id"] in drawn}
+    assert added == {first: "alice", second: "bob"}
