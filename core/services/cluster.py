@@ -104,6 +104,9 @@ def connect(address: str | None = None, workers: int | None = None) -> Cluster:
     count = workers or gpus or cpus
     if count < 1:
         raise ClusterError("--workers must be at least 1")
+    if count > (gpus or cpus):  # the pool would wait for workers that cannot start
+        have = f"{gpus} GPUs" if gpus else f"{cpus} CPUs"
+        raise ClusterError(f"--workers {count}: the cluster has {have}, one per worker")
     per_worker = max(1.0, float(cpus // count)) if not gpus else 1.0
     return Cluster(count, 1.0 if gpus else 0.0, min(per_worker, float(cpus)))
 
