@@ -20,14 +20,11 @@ from core.engine import defaults
 from core.engine.backbones import load_backbone
 from core.engine.device import pick_device
 from core.engine.images import ImageLoadError, load_rgb
-from core.engine.proposals import ImageProposals, Proposal, make_proposer, resize_for_network
+from core.engine.proposals import ImageProposals, make_proposer, resize_for_network
+from core.services.proposal_rows import store_proposals
 from core.store import Project
-from core.store.models import Box, Image, Origin, State
-from core.store.rows import BoxSpec
+from core.store.models import Box, Image, Origin
 
-#: A learned model's class is given to a proposal only when it is at least this likely
-#: (the app worker's rule, desktop_app.background.parts.CLASS_CONFIDENCE).
-CLASS_CONFIDENCE = 0.5
 #: Statuses of images that proposals may still change (a person has not reviewed them).
 PROPOSABLE = ("new", "proposed", "unreadable")
 
@@ -137,37 +134,6 @@ def pending_images(project: Project, model_version_id: int | None) -> list[tuple
     )
     with project.engine.connect() as connection:
         return [(int(i), str(p)) for i, p in connection.execute(query)]
-
-
-def store_proposals(
-    project: Project, image_id: int, result: ImageProposals, model_version_id: int | None
-) -> None:
-    """Replace the image's still-proposed proposals and move it to ``proposed``: the app
-    worker's rule (desktop_app.background.parts.store_proposals, which imports Qt)."""
-    own = set(project.class_records.classes()) if model_version_id is not None else set()
-
-    def sure(p: Proposal) -> bool:
-        return p.class_name in own and p.confidence >= CLASS_CONFIDENCE
-
-    specs = [
-        BoxSpec(
-            p.class_name if sure(p) else None,
-            p.box,
-            origin=Origin.PROPOSAL,
-            state=State.PROPOSED,
-            confidence=p.confidence,
-            method=p.method,
-            model_version_id=model_version_id,
-            hint=None if sure(p) else p.class_name,
-        )
-        for p in result.proposals
-    ]
-    project.box_records.replace_proposals(image_id, specs)
-    row = project.image(image_id)
-    if row.width is None or row.height is None:
-        project.set_image_size(image_id, *result.size)
-    if row.status in ("new", "unreadable"):
-        project.set_status(image_id, "proposed")
 
 
 def store_results(

@@ -16,16 +16,11 @@ import numpy as np
 from PySide6.QtCore import SignalInstance
 
 from core.engine.images import ImageLoadError, load_rgb
+from core.services.proposal_rows import store_proposals
 from core.store import Project
 from desktop_app.background.jobs import ProposeJob, Task, TaskContext
 from desktop_app.background.model_slot import ActiveModelSlot
-from desktop_app.background.parts import (
-    MapCache,
-    mark_unreadable,
-    reason_of,
-    should_propose,
-    store_proposals,
-)
+from desktop_app.background.parts import MapCache, mark_unreadable, reason_of, should_propose
 
 if TYPE_CHECKING:  # torch is imported in the worker thread only, on the first job
     from core.engine.proposals import Proposer

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.engine.proposals import ImageProposals, Proposal
-from desktop_app.background.parts import CLASS_CONFIDENCE, store_proposals
+from core.services.proposal_rows import CLASS_CONFIDENCE, store_proposals
 
 
 def test_a_learned_class_below_even_odds_is_only_a_hint(project, folder):
