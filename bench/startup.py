@@ -196,7 +196,7 @@ def rank_app(folder: Path) -> float:
         "from PySide6.QtCore import QCoreApplication\n"
         "from core.store import Project\n"
         "from desktop_app.background.jobs import ProposeJob, ScoreJob\n"
-        "from desktop_app.background.worker import start_worker, stop_worker\n"
+        "from desktop_app.background.worker_thread import start_worker, stop_worker\n"
         "app = QCoreApplication([])\n"
         "db = Project.default_db_path(sys.argv[1])\n"
         "with Project.open(db) as p:\n"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QMetaObject, QObject, QThread, QTimer
@@ -118,10 +117,11 @@ class Session:
         entry); with ``db`` (a database URL or file), that database with ``target`` as
         this annotator's image folder. Errors are shown, never raised."""
         from core.store import StoreError
+        from desktop_app.opening import open_target
 
         self._say(f"Opening {target if db is None else db}…")
         try:
-            project = self._open_project(target, db)
+            project = open_target(target, db, self.window.show_error)
         except (StoreError, ValueError, OSError) as exc:
             self.window.statusBar().clearMessage()
             self.window.show_error(str(exc))
@@ -163,15 +163,10 @@ class Session:
         return True
 
     def _show_title(self) -> None:
-        """The image folder; for a shared project also the database and the user name."""
-        from desktop_app.shared_project import public_location
+        from desktop_app.opening import window_title
 
-        project = self.project
-        assert project is not None
-        title = f"SaliBox — {project.root}"
-        if project.is_server:
-            title += f" — {project.user} on {public_location(project)}"
-        self.window.setWindowTitle(title)
+        assert self.project is not None
+        self.window.setWindowTitle(window_title(self.project))
 
     def edit_user_name(self) -> None:
         """File > User name…: ask for this app's user name and use it from now on."""
@@ -270,7 +265,7 @@ class Session:
 
     def _launch_worker(self) -> None:
         """Start a worker with the project's settings; it loads the network at once."""
-        from desktop_app.background.worker import start_worker
+        from desktop_app.background.worker_thread import start_worker
 
         chosen = self.settings()
         project = self.project
@@ -304,7 +299,7 @@ class Session:
     def _stop_worker(self, timeout_ms: int = 60_000) -> None:
         """Cancel every job, stop the worker and wait up to ``timeout_ms`` for its thread;
         one still running then is kept (see :meth:`wait_for_workers`)."""
-        from desktop_app.background.worker import stop_worker
+        from desktop_app.background.worker_thread import stop_worker
 
         if self.worker is not None and self.thread is not None:
             if self._cancel is not None:
@@ -428,42 +423,6 @@ class Session:
         what = "zero-shot" if version_id is None else f"model version {version_id}"
         self.window.statusBar().showMessage(f"Proposing with {what}", 4000)
         self.repropose_unreviewed()
-
-    def _open_project(self, target: str | None, db: str | None) -> Project:
-        from core.store import Project
-        from core.store.database import is_url
-        from desktop_app.shared_project import mount_of, user_name
-
-        user = user_name()
-        if db is None and target is not None and is_url(target):  # from the recent list
-            db, folder = target, mount_of(target)
-        else:
-            folder = None if not target else Path(target)
-        if db is not None:  # a shared project: its images are where this annotator has them
-            root = None if folder is None else folder.expanduser().resolve()
-            project = Project.open(db, root, user=user)
-            if root is not None and project.count_images() == 0:
-                self._import(project, root)
-            return project
-        if not target:
-            raise ValueError("give a folder of images, a project file or a database URL")
-        path = Path(target)
-        if path.is_dir():
-            db_file = Project.default_db_path(path)
-            fresh = not db_file.exists()
-            project = Project.open(db_file, root=path.resolve() if fresh else None, user=user)
-            if fresh:
-                self._import(project, path)
-            return project
-        return Project.open(path, user=user)
-
-    def _import(self, project: Project, folder: Path) -> None:
-        """Register the folder's images and import the VOC files beside them."""
-        from core.services.importer import import_folder
-
-        report = import_folder(project, folder)
-        for line in report.problems[:20]:
-            self.window.show_error(line)
 
     def close(self, timeout_ms: int = 60_000) -> None:
         """Cancel every job, stop the worker (waiting up to ``timeout_ms`` for it) and

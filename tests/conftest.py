@@ -51,7 +51,7 @@ def image_ids(folder, project) -> list[int]:
 @pytest.fixture
 def start(qtbot, project):
     """Starts workers (``start_worker`` arguments) and stops every one after the test."""
-    from desktop_app.background.worker import start_worker, stop_worker
+    from desktop_app.background.worker_thread import start_worker, stop_worker
 
     started: list[tuple] = []
 

@@ -1,8 +1,9 @@
 """The background worker: box proposals, saliency maps and other jobs on one model.
 
-A :class:`ProposalWorker` lives in its own :class:`QThread` (see :func:`start_worker`). It
-loads the backbone and the proposer there on its first job, so neither the app's start-up
-nor the GUI thread ever waits for torch. The GUI thread calls :meth:`~ProposalWorker.submit`,
+A :class:`ProposalWorker` lives in its own :class:`QThread`
+(:mod:`desktop_app.background.worker_thread`). It loads the backbone and the proposer
+there on its first job, so neither the app's start-up nor the GUI thread ever waits for
+torch. The GUI thread calls :meth:`~ProposalWorker.submit`,
 :meth:`~ProposalWorker.submit_task`, :meth:`~ProposalWorker.prioritize`,
 :meth:`~ProposalWorker.cancel`, :meth:`~ProposalWorker.stop` and
 :meth:`~ProposalWorker.saliency` directly (they only take short locks) and hears back
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, QThread, SignalInstance, Slot
+from PySide6.QtCore import QCoreApplication, QObject, SignalInstance, Slot
 
 from core.engine import defaults
 from core.store import Project
@@ -268,7 +269,8 @@ class ProposalWorker(QObject):
 
     def stop(self) -> None:
         """End the worker loop (after the image in hand) so the thread can quit; then call
-        ``thread.quit()`` and ``thread.wait()`` (or use :func:`stop_worker`)."""
+        ``thread.quit()`` and ``thread.wait()`` (or use
+        :func:`~desktop_app.background.worker_thread.stop_worker`)."""
         with self._lock:
             self._stop.set()
             self._generation += 1
@@ -406,46 +408,3 @@ class ProposalWorker(QObject):
             self._done = self._total = 0
         self.progress.emit(LABEL, total, total)
         return None
-
-
-def start_worker(
-    project: Project | str | Path,
-    backbone_name: str = "efficientnet_lite0",
-    method: str = "default",
-    device: str = defaults.DEVICE,
-    batch_size: int = defaults.BATCH_SIZE,
-    *,
-    weights_path: str | Path | None = None,
-    cache_size: int = CACHE_SIZE,
-    preload: bool = False,
-    root: str | Path | None = None,
-    user: str | None = None,
-) -> tuple[QThread, ProposalWorker]:
-    """Start a :class:`ProposalWorker` in a new thread (nothing is loaded until its first
-    job, unless ``preload``). Keep both objects; end with :func:`stop_worker` (or ``worker.stop()``,
-    ``thread.quit()``, ``thread.wait()``)."""
-    worker = ProposalWorker(
-        project,
-        backbone_name,
-        method,
-        device,
-        batch_size,
-        weights_path=weights_path,
-        cache_size=cache_size,
-        preload=preload,
-        root=root,
-        user=user,
-    )
-    thread = QThread()
-    thread.setObjectName("SaliBox proposals")
-    worker.moveToThread(thread)
-    thread.started.connect(worker.run)
-    thread.start(QThread.Priority.LowPriority)
-    return thread, worker
-
-
-def stop_worker(thread: QThread, worker: ProposalWorker, timeout_ms: int = 60_000) -> bool:
-    """Stop the worker and wait for its thread to end; True when it has."""
-    worker.stop()
-    thread.quit()
-    return bool(thread.wait(timeout_ms))

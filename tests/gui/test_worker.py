@@ -14,7 +14,8 @@ from PIL import Image
 from PySide6.QtCore import QCoreApplication
 
 from desktop_app.background.jobs import JobQueue, ProposeJob
-from desktop_app.background.worker import LABEL, NO_IMAGE, ProposalWorker, stop_worker
+from desktop_app.background.worker import LABEL, NO_IMAGE, ProposalWorker
+from desktop_app.background.worker_thread import stop_worker
 from tests.helpers.worker import LONG, SIZES, job_list
 
 # --- JobQueue, without Qt -------------------------------------------------------------------
