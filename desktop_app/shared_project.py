@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ui.main_window import settings
+from ui.user_settings import settings
 
 if TYPE_CHECKING:
     from core.store import Project

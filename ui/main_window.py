@@ -43,18 +43,14 @@ from ui.panels.box_list import BoxListPanel
 from ui.panels.class_field import ClassField
 from ui.panels.classes import ClassesPanel
 from ui.panels.image_list import ImageListPanel
+from ui.panels.recent_projects import RecentProjects
+from ui.user_settings import settings
 
 #: The keys whose actions are in the File menu (the others are in Review).
 FILE_KEYS = ("Ctrl+S", "Ctrl+U", "Ctrl+O", "Ctrl+E", "Ctrl+Q")
+
+
 #: How many recently opened projects File > Open recent remembers.
-MAX_RECENT = 8
-
-
-def settings() -> QSettings:
-    """SaliBox's user settings: ``QSettings("SaliBox", "SaliBox")`` in the default format."""
-    return QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope, "SaliBox", "SaliBox")
-
-
 def _refill(combo: QComboBox, items: list[str]) -> None:
     """Replace a combo box's items without signals, keeping the current one if still there."""
     current = combo.currentText()
@@ -257,7 +253,7 @@ class MainWindow(QMainWindow):
         self.user_name_action = file_menu.addAction("User name…", self.user_name_requested.emit)
         self.user_name_action.setToolTip("The name written on every box change and event")
         self.recent_menu = file_menu.addMenu("Open recent")
-        self._fill_recent_menu()
+        self.recent = RecentProjects(self.recent_menu, self.open_project_requested.emit)
         self.auto_advance_action = review_menu.addAction("Next image after the last box")
         self.auto_advance_action.setCheckable(True)
         advance = settings().value("review/auto_advance", True, bool)
@@ -420,23 +416,12 @@ class MainWindow(QMainWindow):
             self.open_project_requested.emit(path)
 
     def recent_projects(self) -> list[str]:
-        """Recently opened project databases, latest first."""
-        value = settings().value("recent", [])
-        return [str(p) for p in value] if isinstance(value, list) else [str(value)] if value else []
+        """Recently opened projects, latest first (File > Open recent)."""
+        return self.recent.paths()
 
     def add_recent(self, path: str) -> None:
-        """Put a project at the top of File > Open recent (at most 8, no duplicates)."""
-        paths = [path, *(p for p in self.recent_projects() if p != path)][:MAX_RECENT]
-        settings().setValue("recent", paths)
-        self._fill_recent_menu()
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        paths = self.recent_projects()
-        for path in paths:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_project_requested.emit(p))
-        self.recent_menu.setEnabled(bool(paths))
+        """Put a project at the top of File > Open recent."""
+        self.recent.add(path)
 
     def show_help(self) -> None:
         """Show the list of keys (F1)."""

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 from tests.gui.test_ui_image_list import rows
 from ui.box_view import BoxView
 from ui.dialogs.help import CANVAS_KEYS, KEYS, HelpDialog
-from ui.main_window import MAX_RECENT, MainWindow
+from ui.main_window import MainWindow
+from ui.panels.recent_projects import MAX_RECENT
 
 SIGNALS = (
     "open_folder_requested",
