@@ -218,14 +218,7 @@ def score_files(
     problems: list[str] = []
     bank.update(reader, paths, labels, batch_size, problems, progress, cancelled)
     members = [bank.members.get(str(p)) for p in paths]
-    user_class = _majority_label(
-        np.array([m[1] if m else -1 for m in members], dtype=np.int64), labels
-    )
-    references = {
-        k: r
-        for k, r in bank.references.items()
-        if r.count > 0 and (isinstance(k, str) or r.count >= min_group)
-    }
+    references, user_class = scoring_references(bank, members, labels, min_group)
     classes = np.full(n, -1, dtype=np.int64)
     confidence = np.full(n, np.nan)
     groups: list = [GLOBAL] * n
@@ -251,6 +244,24 @@ def score_files(
             progress(len(indices))
     problems = list(dict.fromkeys(problems))
     return SetScores(scores, classes, confidence, empty, groups, references, problems)
+
+
+def scoring_references(
+    bank: ReferenceBank, members: list, labels: list[str | None], min_group: int
+) -> tuple[dict, dict[int, str]]:
+    """What the second pass scores against: the references with images (the global one,
+    and each predicted-class group of at least ``min_group`` images), and predicted class →
+    the user class most of its labelled images carry (``members``: each image's
+    ``(group, predicted class)`` or None, in the order of ``labels``)."""
+    user_class = _majority_label(
+        np.array([m[1] if m else -1 for m in members], dtype=np.int64), labels
+    )
+    references = {
+        k: r
+        for k, r in bank.references.items()
+        if r.count > 0 and (isinstance(k, str) or r.count >= min_group)
+    }
+    return references, user_class
 
 
 def _majority_label(classes: np.ndarray, labels: list[str | None]) -> dict[int, str]:

@@ -36,10 +36,10 @@ from core.scoring.image_score_runner import (
     GLOBAL,
     ReferenceBank,
     SetScores,
-    _majority_label,
     from_json_key,
     image_batches,
     json_key,
+    scoring_references,
 )
 from core.scoring.review_queue import LABELLED_STATES, ProjectScores, references_file
 from core.services.project_proposals import (
@@ -396,14 +396,7 @@ def score_on_ray(
             problems.extend(pickle.loads(part["problems"]))
 
     members = [bank.members.get(k) for k in keys]
-    user_class = _majority_label(
-        np.array([m[1] if m else -1 for m in members], dtype=np.int64), labels
-    )
-    references = {
-        k: r
-        for k, r in bank.references.items()
-        if r.count > 0 and (isinstance(k, str) or r.count >= min_group)
-    }
+    references, user_class = scoring_references(bank, members, labels, min_group)
     n = len(rows)
     scores, confidence = np.full(n, np.nan), np.full(n, np.nan)
     classes, empty = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
