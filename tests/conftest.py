@@ -3,8 +3,6 @@ PostgreSQL server, and for the worker tests six registered images and a worker s
 
 from __future__ import annotations
 
-import gc
-
 import pytest
 
 from core.store import Project
@@ -90,13 +88,3 @@ def session(qtbot, isolated_settings):
     opened = Session(window, canvas)
     yield opened
     opened.close()
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage_in_the_main_thread():
-    """Collect each test's garbage before the next test starts, in the main thread: a
-    cycle holding Qt objects that the collector happened to reach later, in a background
-    thread (an export or worker thread of the next test), was destroyed there and
-    crashed the run (a segmentation fault in test_export_ui once)."""
-    yield
-    gc.collect()

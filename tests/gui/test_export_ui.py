@@ -3,6 +3,8 @@ project in a temporary folder, and start_export from the dialog to the summary b
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QMessageBox, QWidget
@@ -15,6 +17,14 @@ from ui.dialogs.export import FORMATS, ExportChoice, ExportDialog
 from ui.main_window import MainWindow
 
 OK = QDialogButtonBox.StandardButton.Ok
+
+
+@pytest.fixture(autouse=True)
+def _no_qt_garbage_for_the_export_thread():
+    """Collect earlier tests' garbage here, in the main thread, before the export thread
+    starts: a cycle holding Qt objects once got collected in that thread (inside
+    SQLAlchemy's create_engine) and crashed the run with a segmentation fault."""
+    gc.collect()
 
 
 @pytest.fixture
