@@ -14,6 +14,7 @@ from core.store.rows import (
     InvalidClassNameError,
     LabelledImageRow,
     ModelVersionRow,
+    StaleBoxError,
     TrainingRunRow,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "LabelledImageRow",
     "ModelVersionRow",
     "Project",
+    "StaleBoxError",
     "StoreError",
     "TrainingRunRow",
 ]

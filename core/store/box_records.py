@@ -3,6 +3,11 @@
 :class:`BoxRecords` is held by ``Project`` (``project.box_records``) and shares its
 :class:`~core.store.sessions.Sessions`: each method is one transaction and, when it changes
 a box, logs an event in the same transaction.
+
+Optimistic locking: every box has a ``version`` (:attr:`~core.store.rows.BoxRow.version`),
+1 when added and one more on every change. A change given ``seen=`` (the version the app
+showed) is refused with :class:`~core.store.rows.StaleBoxError` when someone changed or
+deleted the box since; without ``seen`` it applies to the box as it is.
 """
 
 from __future__ import annotations
@@ -62,42 +67,57 @@ class BoxRecords:
                     box_changes.delete(s, box.id)
             return box_changes.add(s, image_id, boxes) if boxes else []
 
-    def accept_box(self, box_id: int, class_name: str | None = None) -> None:
+    def accept_box(
+        self, box_id: int, class_name: str | None = None, *, seen: int | None = None
+    ) -> None:
         """Accept a box (an ``edited`` box stays ``edited``, which counts as accepted),
         first giving it class ``class_name`` when given. A proposal without a class needs
         one: ValueError without it."""
         with self._sessions.transaction(write=True) as s:
-            box_changes.review(s, box_id, "accepted", "accept", class_name)
+            box_changes.review(s, box_id, "accepted", "accept", class_name, seen)
 
-    def reject_box(self, box_id: int) -> None:
+    def reject_box(self, box_id: int, *, seen: int | None = None) -> None:
         with self._sessions.transaction(write=True) as s:
-            box_changes.review(s, box_id, "rejected", "reject")
+            box_changes.review(s, box_id, "rejected", "reject", seen=seen)
 
     def edit_box(
-        self, box_id: int, box: Sequence[float] | None = None, class_name: str | None = None
+        self,
+        box_id: int,
+        box: Sequence[float] | None = None,
+        class_name: str | None = None,
+        *,
+        seen: int | None = None,
     ) -> None:
         """Move and/or relabel a box. One not drawn by hand (a proposal, an imported box)
         becomes ``edited``, which counts as accepted; one drawn by hand stays ``accepted``."""
         with self._sessions.transaction(write=True) as s:
-            box_changes.edit(s, box_id, box, class_name)
+            box_changes.edit(s, box_id, box, class_name, seen)
 
     def set_flags(
-        self, box_id: int, *, difficult: bool | None = None, truncated: bool | None = None
+        self,
+        box_id: int,
+        *,
+        difficult: bool | None = None,
+        truncated: bool | None = None,
+        seen: int | None = None,
     ) -> None:
         """Set a box's VOC ``difficult`` and/or ``truncated`` flag (None: leave it)."""
         with self._sessions.transaction(write=True) as s:
-            box_changes.set_flags(s, box_id, difficult, truncated)
+            box_changes.set_flags(s, box_id, difficult, truncated, seen)
 
-    def delete_box(self, box_id: int) -> None:
+    def delete_box(self, box_id: int, *, seen: int | None = None) -> None:
         """Remove a box; the event log keeps its class, coordinates and state."""
         with self._sessions.transaction(write=True) as s:
-            box_changes.delete(s, box_id)
+            box_changes.delete(s, box_id, seen)
 
-    def restore_box(self, row: BoxRow) -> None:
+    def restore_box(self, row: BoxRow, *, seen: int | None = None) -> BoxRow:
         """Put a box back as ``row`` (an earlier :meth:`boxes` result) describes it, under
-        its id, even if it was deleted since: what undo and redo use."""
+        its id, even if it was deleted since: what undo and redo use. ``seen``: the version
+        the caller believes the box has now (0: deleted). Returns the box as it now is."""
         with self._sessions.transaction(write=True) as s:
-            box_changes.restore(s, row)
+            box_changes.restore(s, row, seen)
+            box, name = box_changes.get(s, row.id)
+            return box_row(box, name)
 
     def boxes(self, image_id: int, states: Iterable[str] | None = None) -> list[BoxRow]:
         """The boxes of an image in creation order, optionally only those in ``states``."""

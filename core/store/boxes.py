@@ -14,7 +14,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.store.models import ORIGINS, STATES, Box, Event, Image, LabelClass
-from core.store.rows import BoxRow, BoxSpec, choice, clean_class_name, coordinates
+from core.store.rows import (
+    BoxRow,
+    BoxSpec,
+    StaleBoxError,
+    choice,
+    clean_class_name,
+    coordinates,
+)
 
 
 def class_id(s: Session, name: str) -> int:
@@ -39,11 +46,19 @@ def _detail(box: Box, name: str | None) -> dict[str, Any]:
     return {"class": name, "box": [box.x1, box.y1, box.x2, box.y2], "state": box.state}
 
 
-def _get(s: Session, box_id: int) -> tuple[Box, str | None]:
-    """The box and its class name (None: none yet); KeyError if there is no such box."""
+def get(s: Session, box_id: int, seen: int | None = None) -> tuple[Box, str | None]:
+    """The box and its class name (None: none yet).
+
+    ``seen`` is the version the caller showed (None: no check): StaleBoxError when the box
+    has another version now or was deleted. KeyError if there is no such box otherwise.
+    """
     box = s.get(Box, box_id)
     if box is None:
+        if seen is not None:
+            raise StaleBoxError(box_id, None, deleted=True)
         raise KeyError(f"no box with id {box_id}")
+    if seen is not None and box.version != seen:
+        raise StaleBoxError(box_id, box.updated_by, deleted=False)
     return box, class_name_of(s, box)
 
 
@@ -58,10 +73,17 @@ def user_of(s: Session) -> str | None:
     return s.info.get("user")
 
 
+#: Actions that log a box as it is added (version 1); every other one changes it.
+ADDED = ("add", "import")
+
+
 def _log(s: Session, box: Box, action: str, detail: dict[str, Any]) -> None:
-    """Log an event of the session's user; the box was changed by them."""
+    """Log an event of the session's user; the box was changed by them (its version grows,
+    except when it is being added)."""
     user = user_of(s)
     box.updated_by = user
+    if action not in ADDED:
+        box.version = (box.version or 0) + 1
     s.add(Event(image_id=box.image_id, box_id=box.id, action=action, detail=detail, user_name=user))
 
 
@@ -110,11 +132,19 @@ def add(s: Session, image_id: int, specs: Sequence[BoxSpec]) -> list[int]:
     return [box.id for box, _ in new]
 
 
-def review(s: Session, box_id: int, state: str, action: str, class_name: str | None = None) -> None:
+def review(
+    s: Session,
+    box_id: int,
+    state: str,
+    action: str,
+    class_name: str | None = None,
+    seen: int | None = None,
+) -> None:
     """Accept or reject a box; a human has then checked it (``verified``). Accepting an
     ``edited`` box keeps it ``edited``, which counts as accepted. ``class_name`` gives the
-    box that class first (a proposal that has none needs one to be accepted)."""
-    box, name = _get(s, box_id)
+    box that class first (a proposal that has none needs one to be accepted). ``seen``:
+    the version shown (see :func:`get`)."""
+    box, name = get(s, box_id, seen)
     detail: dict[str, Any] = {"from": box.state}
     if class_name is not None:
         name = clean_class_name(class_name)
@@ -129,11 +159,18 @@ def review(s: Session, box_id: int, state: str, action: str, class_name: str | N
     _log(s, box, action, detail)
 
 
-def edit(s: Session, box_id: int, coords: Sequence[float] | None, class_name: str | None) -> None:
-    """Move and/or relabel a box; it becomes ``edited`` unless drawn by hand (``accepted``)."""
+def edit(
+    s: Session,
+    box_id: int,
+    coords: Sequence[float] | None,
+    class_name: str | None,
+    seen: int | None = None,
+) -> None:
+    """Move and/or relabel a box; it becomes ``edited`` unless drawn by hand (``accepted``).
+    ``seen``: the version shown (see :func:`get`)."""
     if coords is None and class_name is None:
         raise ValueError("an edit needs a new box or a new class name")
-    box, name = _get(s, box_id)
+    box, name = get(s, box_id, seen)
     before = _detail(box, name)
     if coords is not None:
         box.x1, box.y1, box.x2, box.y2 = coordinates(coords)
@@ -147,10 +184,17 @@ def edit(s: Session, box_id: int, coords: Sequence[float] | None, class_name: st
     _log(s, box, "edit", {"before": before, "after": _detail(box, name)})
 
 
-def set_flags(s: Session, box_id: int, difficult: bool | None, truncated: bool | None) -> None:
+def set_flags(
+    s: Session,
+    box_id: int,
+    difficult: bool | None,
+    truncated: bool | None,
+    seen: int | None = None,
+) -> None:
     """Set VOC's ``difficult`` and/or ``truncated`` flag (None leaves one as it is); logged
-    as ``flag`` with both values before and after. The box's state does not change."""
-    box, _name = _get(s, box_id)
+    as ``flag`` with both values before and after. The box's state does not change.
+    ``seen``: the version shown (see :func:`get`)."""
+    box, _name = get(s, box_id, seen)
     before = {"difficult": box.difficult, "truncated": box.truncated}
     if difficult is not None:
         box.difficult = difficult
@@ -160,17 +204,22 @@ def set_flags(s: Session, box_id: int, difficult: bool | None, truncated: bool |
     _log(s, box, "flag", {"from": before, "to": after})
 
 
-def restore(s: Session, row: BoxRow) -> None:
+def restore(s: Session, row: BoxRow, seen: int | None = None) -> None:
     """Put a box back exactly as ``row`` describes it, under the same id, whether it was
-    changed or deleted since (undo and redo); logged as ``restore``."""
+    changed or deleted since (undo and redo); logged as ``restore``. ``seen``: the version
+    the caller believes the box has now, 0 for "deleted" (None: no check); StaleBoxError
+    when it differs. A box put back after a deletion continues from ``row``'s version, so
+    no version an app showed comes back."""
     label = None if row.class_name is None else class_id(s, clean_class_name(row.class_name))
     if label is None:
         _classless_allowed(row.origin, row.state)
     box = s.get(Box, row.id)
+    if seen is not None and (0 if box is None else box.version) != seen:
+        raise StaleBoxError(row.id, None if box is None else box.updated_by, box is None)
     if box is None:
         if s.get(Image, row.image_id) is None:
             raise KeyError(f"no image with id {row.image_id}")
-        box = Box(id=row.id, image_id=row.image_id, class_id=label)
+        box = Box(id=row.id, image_id=row.image_id, class_id=label, version=row.version)
     box.class_id = label
     box.x1, box.y1, box.x2, box.y2 = coordinates(row.box)
     box.origin = choice(row.origin, ORIGINS, "origin")
@@ -184,8 +233,9 @@ def restore(s: Session, row: BoxRow) -> None:
     _log(s, box, "restore", _detail(box, row.class_name))
 
 
-def delete(s: Session, box_id: int) -> None:
-    """Remove a box; the event log keeps its class, coordinates and state."""
-    box, name = _get(s, box_id)
+def delete(s: Session, box_id: int, seen: int | None = None) -> None:
+    """Remove a box; the event log keeps its class, coordinates and state. ``seen``: the
+    version shown (see :func:`get`)."""
+    box, name = get(s, box_id, seen)
     _log(s, box, "delete", _detail(box, name))
     s.delete(box)

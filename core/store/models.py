@@ -164,6 +164,25 @@ class Box(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
     #: The user name of the app that added or last changed the box (None: before 0003).
     updated_by: Mapped[str | None]
+    #: 1 when added, one more on every change (optimistic locking: an edit made on what
+    #: an app showed is refused once the box's version moved on; revision 0004).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+
+class Claim(Base):
+    """An image someone is reviewing: a lease held by ``user_name`` until ``expires_at``
+    (UTC, the database's clock), renewed while their app shows the image (revision 0004).
+
+    A claim past its expiry is no claim: an app that was killed lets go by itself."""
+
+    __tablename__ = "claim"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_name: Mapped[str]
+    claimed_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ModelVersion(Base):

@@ -11,10 +11,11 @@ with its own session, so the GUI thread and a worker thread can both use one
 and a call that changes a box logs an :class:`~core.store.models.Event` in the same
 transaction. Boxes are ``(x1, y1, x2, y2)`` in continuous pixel edges of the image as
 displayed (README "Coordinates"). This module opens, closes and queries images and
-settings; it holds three records that share its transactions
+settings; it holds four records that share its transactions
 (:class:`~core.store.sessions.Sessions`): ``class_records``
-(:mod:`core.store.class_records`), ``box_records`` (:mod:`core.store.box_records`) and
-``learning_records`` (:mod:`core.store.learning_records`).
+(:mod:`core.store.class_records`), ``box_records`` (:mod:`core.store.box_records`),
+``learning_records`` (:mod:`core.store.learning_records`) and ``claim_records``
+(:mod:`core.store.claim_records`).
 
 Errors: :class:`StoreError` for what a user can cause (locked, full disk, damaged or
 foreign file, wrong image folder), :class:`InvalidBoxError` (a StoreError and a
@@ -37,6 +38,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from core.store import queries
 from core.store.box_records import BoxRecords
+from core.store.claim_records import ClaimRecords
 from core.store.class_records import ClassRecords
 from core.store.database import (
     DEFAULT_BUSY_TIMEOUT,
@@ -81,6 +83,7 @@ class Project:
         class_records: the annotator's classes.
         box_records: boxes and the event log.
         learning_records: training runs, model versions, labelled boxes.
+        claim_records: who reviews which image now (leases).
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class Project:
         self.class_records = ClassRecords(self._sessions)
         self.box_records = BoxRecords(self._sessions)
         self.learning_records = LearningRecords(self._sessions)
+        self.claim_records = ClaimRecords(self._sessions)
 
     # --- opening and closing -----------------------------------------------------------------
 

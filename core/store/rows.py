@@ -10,7 +10,7 @@ import getpass
 import math
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -31,6 +31,26 @@ class InvalidBoxError(StoreError, ValueError):
 
 class InvalidClassNameError(StoreError, ValueError):
     """A class name that is empty, too long or holds control characters."""
+
+
+class StaleBoxError(StoreError):
+    """A change of a box as an app showed it (its ``version``), refused because someone
+    changed or deleted the box since (optimistic locking); nothing was saved.
+
+    Attributes:
+        box_id: the box.
+        by: the user name that changed it last (None: unknown, or it was deleted).
+        deleted: whether the box no longer exists.
+    """
+
+    def __init__(self, box_id: int, by: str | None, deleted: bool) -> None:
+        self.box_id, self.by, self.deleted = box_id, by, deleted
+        what = "deleted" if deleted else "changed"
+        who = f" by {by}" if by else ""
+        super().__init__(
+            f"Box {box_id} was {what}{who} since this image was shown: your change was not "
+            "saved; the image now shows the boxes as they are."
+        )
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,12 @@ class BoxRow:
     verified: bool
     hint: str | None = None
     model_version_id: int | None = None
+    #: 1 when added, one more on every change: pass it back as ``seen`` to refuse a change
+    #: of a box someone else changed since (see :class:`StaleBoxError`). Rows compare by
+    #: what the box is, not by its version or author.
+    version: int = field(default=1, compare=False)
+    #: The user name that added or last changed the box (None: before revision 0003).
+    updated_by: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -184,6 +210,8 @@ def box_row(box: Box, name: str | None) -> BoxRow:
         verified=box.verified,
         hint=box.hint,
         model_version_id=box.model_version_id,
+        version=box.version,
+        updated_by=box.updated_by,
     )
 
 

@@ -1,0 +1,118 @@
+"""Claims on images under review, so that two annotators never review one image unknowingly.
+
+Opening an image for review claims it: a lease held by the app's user name until an expiry
+on the database's clock (PostgreSQL's ``clock_timestamp()`` in UTC, the local clock for an
+SQLite file), renewed while the image stays open (:meth:`ClaimRecords.claim` again) and
+let go when the annotator moves on (:meth:`ClaimRecords.release`). A claim past its expiry
+counts as none, so an app that was killed lets go by itself after one lease.
+
+Claims belong to user names: two windows of one user share them. Every call is one
+transaction; claiming takes the write lock (:mod:`core.store.database`), so of two apps
+claiming one image at once exactly one gets it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from core.store.models import Claim, Image
+from core.store.sessions import Sessions
+
+#: How long a claim lasts unless renewed, in seconds (the app renews it every third of it).
+LEASE = 120.0
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """Who holds the claim on an image and until when (aware UTC)."""
+
+    image_id: int
+    user_name: str
+    expires_at: datetime
+
+
+def database_now(s: Session) -> datetime:
+    """The current time as aware UTC, from the server's clock for PostgreSQL (all
+    annotators then share one clock), else this machine's."""
+    if s.get_bind().dialect.name == "postgresql":
+        now = s.scalar(select(func.timezone("UTC", func.clock_timestamp())))
+        assert now is not None
+        return now.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+class ClaimRecords:
+    """The claim calls of :class:`~core.store.project.Project` (``project.claim_records``),
+    on behalf of the project's user (:attr:`~core.store.project.Project.user`)."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    def _held_by_others(self, s: Session, image_ids: Iterable[int] | None) -> dict[int, ClaimRow]:
+        now = database_now(s)
+        query = select(Claim).where(Claim.expires_at > now, Claim.user_name != self._sessions.user)
+        if image_ids is not None:
+            query = query.where(Claim.image_id.in_(list(image_ids)))
+        return {
+            c.image_id: ClaimRow(c.image_id, c.user_name, c.expires_at) for c in s.scalars(query)
+        }
+
+    def _take(self, s: Session, image_id: int, lease: float) -> ClaimRow:
+        now = database_now(s)
+        claim = s.get(Claim, image_id)
+        if claim is None:
+            if s.get(Image, image_id) is None:
+                raise KeyError(f"no image with id {image_id}")
+            claim = Claim(image_id=image_id, user_name=self._sessions.user, claimed_at=now)
+            s.add(claim)
+        elif claim.user_name != self._sessions.user:  # expired: the other let go
+            claim.user_name, claim.claimed_at = self._sessions.user, now
+        claim.expires_at = now + timedelta(seconds=lease)
+        return ClaimRow(image_id, claim.user_name, claim.expires_at)
+
+    def claim(self, image_id: int, lease: float = LEASE) -> ClaimRow:
+        """Claim the image for ``lease`` seconds from now, or renew this user's claim.
+
+        Returns the claim that holds the image now: this user's, or another user's whose
+        claim has not expired (then nothing changed; compare ``user_name`` with the
+        project's user). KeyError: no such image.
+        """
+        with self._sessions.transaction(write=True) as s:
+            other = self._held_by_others(s, [image_id])
+            return other[image_id] if other else self._take(s, image_id, lease)
+
+    def claim_first(self, image_ids: Sequence[int], lease: float = LEASE) -> int | None:
+        """Claim the first of ``image_ids`` (in order) that no other user holds; its id,
+        or None when others hold every one. One transaction: of two apps asking at once,
+        each gets a different image."""
+        with self._sessions.transaction(write=True) as s:
+            taken = self._held_by_others(s, None)  # a few, one per annotator at most
+            free = next((i for i in image_ids if i not in taken), None)
+            if free is not None:
+                self._take(s, free, lease)
+            return free
+
+    def release(self, image_id: int) -> None:
+        """Let go of this user's claim on the image (nothing when it holds none)."""
+        with self._sessions.transaction(write=True) as s:
+            s.execute(
+                delete(Claim).where(
+                    Claim.image_id == image_id, Claim.user_name == self._sessions.user
+                )
+            )
+
+    def release_all(self) -> None:
+        """Let go of every claim of this user (the app closes)."""
+        with self._sessions.transaction(write=True) as s:
+            s.execute(delete(Claim).where(Claim.user_name == self._sessions.user))
+
+    def held_by_others(self, image_ids: Iterable[int] | None = None) -> dict[int, ClaimRow]:
+        """The claims other users hold now (not expired), by image id; only of
+        ``image_ids`` when given."""
+        with self._sessions.transaction() as s:
+            return self._held_by_others(s, image_ids)
