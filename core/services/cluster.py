@@ -3,13 +3,17 @@
 A Ray Data pipeline over the project's image paths: ``map_batches`` with a callable class
 that loads the backbone once per worker (``num_gpus=1`` per worker when the cluster has
 GPUs) and runs the same code as the in-process path (:class:`ProposalMaker`, the image
-score's :class:`ActivationReader`). The driver writes the results to the project in
-batches, so the database (SQLite) needs to be reachable by the driver only; workers read
-the image files, which every node must reach at the same path (``project.root``).
+score's :class:`ActivationReader`). Results are written to the project batch by batch:
+for an SQLite file by the driver (the file is on its machine; workers send it their
+results), for a PostgreSQL project by the workers themselves (:class:`WorkerStore`: each
+opens the project once and sends the driver only ids, counts and why an image could not be
+read), so every node must then reach the database server. Workers read the image files,
+which every node must reach at the same path (``project.root``).
 
 The image score's first pass is a sum: each batch's workers give their images' partial
 per-group sums, which the driver adds up (a reduce); the second pass maps each batch
-against the references, which every worker gets once from the object store.
+against the references, which every worker gets once from the object store, and stores
+the batch's scores (the driver stores them all at the end for an SQLite file).
 
 Ray is imported here only, and only when a run starts: the rest of SaliBox runs without it.
 """
@@ -138,19 +142,65 @@ def _threads(cluster_cpus: float) -> None:
     torch.set_num_threads(max(1, int(cluster_cpus)))
 
 
+@dataclass(frozen=True)
+class WorkerStore:
+    """How a worker opens a PostgreSQL project to write its batches itself: the database
+    (its URL), the image folder (the driver's ``project.root``, the same path on every
+    node) and the user name the driver writes as, so the boxes and events say who ran it."""
+
+    location: str
+    root: str
+    user: str
+
+    def open(self) -> Project:
+        return Project.open(self.location, root=self.root, user=self.user)
+
+
+def worker_store(project: Project) -> WorkerStore | None:
+    """Where the workers write: a PostgreSQL project's database, which every node reaches
+    through its server; None for an SQLite file, which only the driver writes."""
+    if not project.is_server:
+        return None
+    return WorkerStore(project.location, str(project.root), project.user)
+
+
+class _Writer:
+    """A worker that writes its batches to the project when given a :class:`WorkerStore`
+    (opened once per worker, closed when the worker goes)."""
+
+    project: Project | None = None
+
+    def _open(self, store: WorkerStore | None) -> None:
+        self.project = None if store is None else store.open()
+
+    def __del__(self) -> None:
+        if self.project is not None:
+            self.project.close()
+
+
 # --- proposals ---------------------------------------------------------------------------
 
 
-class ProposeBatches:
-    """A Ray Data worker: the proposer loaded once, a batch of ``(id, path)`` rows in,
-    each image's pickled ``(proposals, size)`` or the line saying why it failed out."""
+class ProposeBatches(_Writer):
+    """A Ray Data worker: the proposer loaded once, a batch of ``(id, path)`` rows in.
 
-    def __init__(self, spec: ProposalSpec, cpus: float) -> None:
+    Without a store, each image's pickled ``(proposals, size)`` or the line saying why it
+    failed goes out, for the driver to store. With one (a PostgreSQL project), the worker
+    stores the batch itself with the driver's rule (:func:`store_results`) and sends only
+    each image's id, its number of proposals (-1: not proposed) and the line saying why.
+    """
+
+    def __init__(self, spec: ProposalSpec, cpus: float, store: WorkerStore | None = None) -> None:
         _threads(cpus)
         self.maker = ProposalMaker(spec)
+        self._open(store)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outcomes = self.maker([int(i) for i in batch["id"]], [str(p) for p in batch["path"]])
+        if self.project is not None:
+            return _stored(
+                outcomes, store_results(self.project, outcomes, self.maker.spec.model_version_id)
+            )
         return {
             "id": np.array([o.image_id for o in outcomes], dtype=np.int64),
             "path": np.array([o.path for o in outcomes], dtype=object),
@@ -163,6 +213,22 @@ class ProposeBatches:
             ),
             "problem": np.array([o.problem or "" for o in outcomes], dtype=object),
         }
+
+
+def _stored(outcomes: list[Outcome], problems: list[str]) -> dict[str, np.ndarray]:
+    """A batch a worker stored, summed up for the driver (``problems`` are
+    :func:`store_results`' lines, one per image without a result, in order)."""
+    lines = iter(problems)
+    return {
+        "id": np.array([o.image_id for o in outcomes], dtype=np.int64),
+        "boxes": np.array(
+            [-1 if o.result is None else len(o.result.proposals) for o in outcomes],
+            dtype=np.int64,
+        ),
+        "problem": np.array(
+            ["" if o.result is not None else next(lines) for o in outcomes], dtype=object
+        ),
+    }
 
 
 def _outcomes(batch: dict[str, np.ndarray]) -> list[Outcome]:
@@ -187,8 +253,13 @@ def propose_on_ray(
     batch_size: int = defaults.BATCH_SIZE,
     after_batch: BatchDone | None = None,
 ) -> ProposeReport:
-    """Propose the project's pending images on Ray; the driver stores each batch as it
-    arrives, so an interrupted run keeps what was stored and a new run does the rest."""
+    """Propose the project's pending images on Ray, stored batch by batch (by the driver
+    as each batch arrives for an SQLite file; by the workers for a PostgreSQL project), so
+    an interrupted run keeps what was stored and a new run does the rest.
+
+    ``after_batch`` returning True stops the run after that batch; on PostgreSQL the
+    workers may have stored a few more batches by then (Ray Data runs ahead of the driver),
+    which the report does not count and a new run does not redo."""
     import ray.data
 
     pending = pending_images(project, spec.model_version_id)
@@ -196,19 +267,26 @@ def propose_on_ray(
     if not pending:
         return report
     spec = ProposalSpec(**{**spec.__dict__, "device": cluster.device})
+    store = worker_store(project)
     items = [{"id": i, "path": str(project.root / p)} for i, p in pending]
     dataset = ray.data.from_items(items, override_num_blocks=_blocks(len(items), batch_size))
     results = dataset.map_batches(
         ProposeBatches,
-        fn_constructor_kwargs={"spec": spec, "cpus": cluster.cpus_per_worker},
+        fn_constructor_kwargs={"spec": spec, "cpus": cluster.cpus_per_worker, "store": store},
         batch_size=batch_size,
         batch_format="numpy",
         **_pool(cluster),
     )
     for batch in results.iter_batches(batch_size=batch_size, batch_format="numpy"):
-        outcomes = _outcomes(batch)
-        report.add(outcomes, store_results(project, outcomes, spec.model_version_id))
-        if after_batch is not None and after_batch(len(outcomes)):
+        if store is None:
+            outcomes = _outcomes(batch)
+            report.add(outcomes, store_results(project, outcomes, spec.model_version_id))
+        else:
+            report.add_counts(
+                (None if n < 0 else int(n) for n in batch["boxes"]),
+                (str(line) for line in batch["problem"] if line),
+            )
+        if after_batch is not None and after_batch(len(batch["id"])):
             break
     return report
 
@@ -268,16 +346,20 @@ class SumBatches:
         }
 
 
-class ScoreBatches:
+class ScoreBatches(_Writer):
     """Pass 2 worker: a batch of images → scores against the references (put in the
-    object store once; every worker reads them once)."""
+    object store once; every worker reads them once). With a store (a PostgreSQL project)
+    the worker also stores the batch's scores, in one transaction."""
 
-    def __init__(self, spec: ProposalSpec, cpus: float, shared: list) -> None:
+    def __init__(
+        self, spec: ProposalSpec, cpus: float, shared: list, store: WorkerStore | None = None
+    ) -> None:
         import ray
 
         _threads(cpus)
         self.reader = ActivationReader(_backbone(spec))
         self.references, self.user_class = ray.get(shared[0])
+        self._open(store)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         keys = [Path(str(k)) for k in batch["key"]]
@@ -314,6 +396,14 @@ class ScoreBatches:
         missing = [i for i in range(n) if math.isnan(out["confidence"][i])]
         for i, line in zip(missing, problems, strict=False):
             out["problem"][i] = line
+        if self.project is not None:
+            self.project.set_scores(
+                (int(image_id), float(score), float(confidence))
+                for image_id, score, confidence in zip(
+                    batch["id"], out["score"], out["confidence"], strict=True
+                )
+                if math.isfinite(score)
+            )
         return out
 
 
@@ -353,7 +443,8 @@ def score_on_ray(
 ) -> ProjectScores:
     """:func:`core.scoring.review_queue.score_project` on Ray: the same references (kept
     beside the database, so a later run of either engine reads only new or relabelled
-    images in pass 1), the same scores, stored by the driver."""
+    images in pass 1), the same scores, stored by the driver at the end for an SQLite file
+    and by the workers batch by batch for a PostgreSQL project."""
     import ray
     import ray.data
 
@@ -402,10 +493,13 @@ def score_on_ray(
     classes, empty = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
     groups: list = [GLOBAL] * n
     shared = [ray.put((references, user_class))]
-    rows_in = [{"index": i, "key": keys[i], "label": labels[i] or ""} for i in range(n)]
+    store = worker_store(project)
+    rows_in = [
+        {"index": i, "id": rows[i].id, "key": keys[i], "label": labels[i] or ""} for i in range(n)
+    ]
     scored = ray.data.from_items(rows_in, override_num_blocks=_blocks(n, batch_size)).map_batches(
         ScoreBatches,
-        fn_constructor_kwargs={**constructor, "shared": shared},
+        fn_constructor_kwargs={**constructor, "shared": shared, "store": store},
         batch_size=batch_size,
         batch_format="numpy",
         **_pool(cluster),
@@ -419,11 +513,12 @@ def score_on_ray(
                 problems.append(str(batch["problem"][j]))
     bank_path.parent.mkdir(parents=True, exist_ok=True)  # a server project's data folder
     bank.save(bank_path)
-    project.set_scores(
-        (row.id, float(s), float(c))
-        for row, s, c in zip(rows, scores, confidence, strict=True)
-        if math.isfinite(s)
-    )
+    if store is None:  # an SQLite file: the driver stores every score, in one transaction
+        project.set_scores(
+            (row.id, float(s), float(c))
+            for row, s, c in zip(rows, scores, confidence, strict=True)
+            if math.isfinite(s)
+        )
     problems = list(dict.fromkeys(problems))
     result = SetScores(scores, classes, confidence, empty, groups, references, problems)
     return ProjectScores(rows, labels, result)

@@ -3,9 +3,10 @@ proposes (zero-shot or the active model version), and how results are stored.
 
 The in-process run (:func:`propose_project`) and the Ray run
 (:mod:`core.services.cluster`) share all of it: the same :class:`ProposalSpec` builds the
-same :class:`ProposalMaker` in this process or once per Ray worker, and the driver stores
-every batch with :func:`store_results`. A run that was interrupted and started again
-proposes only what :func:`pending_images` still lists.
+same :class:`ProposalMaker` in this process or once per Ray worker, and every batch is
+stored with :func:`store_results` (by the driver for an SQLite file, by the Ray workers for
+a PostgreSQL project). A run that was interrupted and started again proposes only what
+:func:`pending_images` still lists.
 """
 
 from __future__ import annotations
@@ -140,11 +141,21 @@ def store_results(
     project: Project, outcomes: Iterable[Outcome], model_version_id: int | None
 ) -> list[str]:
     """Store a batch of outcomes; returns one line per image that could not be read
-    (marked ``unreadable`` unless a person reviewed it meanwhile)."""
+    (marked ``unreadable`` unless a person reviewed it meanwhile), in the batch's order.
+
+    The project's classes are read once for the batch; each image is then stored in its
+    own transactions (:func:`~core.services.proposal_rows.store_proposals`): the store has
+    no call that writes several images at once."""
+    outcomes = list(outcomes)
+    classes = None
+    if model_version_id is not None and any(o.result is not None for o in outcomes):
+        classes = project.class_records.classes()
     problems = []
     for outcome in outcomes:
         if outcome.result is not None:
-            store_proposals(project, outcome.image_id, outcome.result, model_version_id)
+            store_proposals(
+                project, outcome.image_id, outcome.result, model_version_id, classes=classes
+            )
             continue
         problems.append(outcome.problem or f"{outcome.path}: could not be proposed")
         if project.image(outcome.image_id).status in ("new", "proposed"):
@@ -162,9 +173,17 @@ class ProposeReport:
     problems: list[str] = field(default_factory=list)
 
     def add(self, outcomes: list[Outcome], problems: list[str]) -> None:
-        done = [o for o in outcomes if o.result is not None]
-        self.proposed += len(done)
-        self.boxes += sum(len(o.result.proposals) for o in done if o.result is not None)
+        """Count a stored batch: its outcomes and the lines :func:`store_results` gave."""
+        self.add_counts([None if o.result is None else len(o.result.proposals) for o in outcomes])
+        self.problems.extend(problems)
+
+    def add_counts(self, boxes: Iterable[int | None], problems: Iterable[str] = ()) -> None:
+        """Count a batch stored elsewhere (by a Ray worker): per image its number of
+        proposals (None: not proposed), and the lines of the unreadable ones."""
+        for count in boxes:
+            if count is not None:
+                self.proposed += 1
+                self.boxes += count
         self.problems.extend(problems)
 
 

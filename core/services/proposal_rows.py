@@ -4,6 +4,7 @@ import it without loading the network."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from core.store import Project
@@ -21,7 +22,12 @@ CLASS_CONFIDENCE = 0.5
 
 
 def store_proposals(
-    project: Project, image_id: int, result: ImageProposals, model_version_id: int | None = None
+    project: Project,
+    image_id: int,
+    result: ImageProposals,
+    model_version_id: int | None = None,
+    *,
+    classes: Collection[str] | None = None,
 ) -> None:
     """Replace the image's still-proposed proposals (one transaction), set its size if
     unknown and move it from ``new`` (or ``unreadable``, a file since mended) to
@@ -30,9 +36,17 @@ def store_proposals(
 
     A proposal carries a class only when a learned model named one of the project's
     classes; a zero-shot proposal's class is the network's (an ImageNet name), kept as its
-    hint only, so such names never become the annotator's classes.
+    hint only, so such names never become the annotator's classes. ``classes`` are the
+    project's classes when the caller read them once for a batch of images (default: read
+    here).
+
+    Each image is its own transactions (the store has no call that writes several images'
+    proposals at once): its proposals in one, its size and status in the next.
     """
-    own = set(project.class_records.classes()) if model_version_id is not None else set()
+    if model_version_id is None:
+        own: Collection[str] = ()
+    else:
+        own = set(project.class_records.classes() if classes is None else classes)
 
     def sure(p: Proposal) -> bool:
         return p.class_name in own and p.confidence >= CLASS_CONFIDENCE
