@@ -375,7 +375,10 @@ class Session:
         annotator's hand) and is proposed again once left."""
         if self.project is None or self.worker is None:
             return
-        shown = self.controller.current_id() if self.controller is not None else None
+        shown = None
+        if self.controller is not None:
+            shown = self.controller.current_id()
+            self.controller.team.note_active()
         rows = [r for r in self.project.images() if r.status in UNREVIEWED and r.id != shown]
         self._held = shown
         self.worker.submit([ProposeJob(r.id, self.project.root / r.path) for r in rows], True)

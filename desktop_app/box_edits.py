@@ -5,16 +5,23 @@ A box is saved with the class the screen shows on it: its own class, or for a pr
 that has none yet the current class (the one in the class field). Without a current class
 nothing that needs one is saved; the status bar says how to make one. Nothing is saved on
 an image whose file cannot be decoded.
+
+Every change is made on the box as the screen shows it (its ``version``): when another
+annotator changed or deleted it since, the store refuses the change
+(:class:`~core.store.StaleBoxError`), the message is shown and logged, and the image is
+shown again as it now is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from PySide6.QtGui import QUndoStack
 
-from core.store import BoxRow, Project
+from core.store import BoxRow, Project, StaleBoxError
 from core.store.models import LABEL_STATES
 from core.store.rows import BoxSpec
 from desktop_app.undo import BoxCommand
@@ -26,12 +33,16 @@ CURRENT_CLASS_KEY = "ui.class"
 #: The status-bar message when an edit needs a class and none is chosen.
 NO_CLASS = "Add a class first: type its name in the Class field and press Return"
 
+log = logging.getLogger(__name__)
+
 
 class ReviewScreen(Protocol):
     """What the box editor needs of the screen that holds it (the review controller)."""
 
     #: Why the shown image cannot be decoded, None when it can.
     unreadable: str | None
+    #: The shown image's boxes as the screen shows them, by id.
+    shown_boxes: dict[int, BoxRow]
 
     def current_id(self) -> int | None: ...
     def refresh(self, image_id: int) -> None: ...
@@ -102,13 +113,35 @@ class BoxEditor:
         return chosen
 
     def _box(self, box_id: int) -> BoxRow | None:
+        """The box as stored now (None: not on the shown image)."""
         image_id = self.current_id()
         if image_id is None:
             return None
         return next((b for b in self.project.box_records.boxes(image_id) if b.id == box_id), None)
 
+    def _shown(self, box_id: int | None) -> BoxRow | None:
+        """The box as the screen shows it (what a change is made on), None if not shown."""
+        return None if box_id is None else self.screen.shown_boxes.get(box_id)
+
+    @contextmanager
+    def _refused_if_stale(self) -> Iterator[None]:
+        """A change on a box someone else changed since it was shown: say so, log it and
+        show the image as it is now."""
+        try:
+            yield
+        except StaleBoxError as exc:
+            self._report_stale(exc)
+
+    def _report_stale(self, exc: StaleBoxError) -> None:
+        log.warning("refused: %s", exc)
+        self.window.show_error(str(exc))
+        if (image_id := self.current_id()) is not None:
+            self._changed(image_id)
+
     def _record(self, text: str, before: BoxRow | None, after: BoxRow | None) -> None:
-        self.undo_stack.push(BoxCommand(self.project, text, before, after, self._changed))
+        self.undo_stack.push(
+            BoxCommand(self.project, text, before, after, self._changed, self._report_stale)
+        )
 
     def _changed(self, image_id: int) -> None:
         if image_id != self.current_id():  # an undo or redo on another image: show it
@@ -142,17 +175,23 @@ class BoxEditor:
         if status and current != status:
             self.project.set_status(image_id, status)
 
-    def _review(self, box_ids: list[int], act: Callable[[int], None], text: str) -> None:
+    def _review(
+        self, box_ids: list[int], act: Callable[[int, int | None], None], text: str
+    ) -> None:
+        """``act(box id, version shown)`` on each box, as one undo step."""
         image_id = self.current_id()
         if image_id is None or not box_ids:
             return
-        self.undo_stack.beginMacro(text)
-        for box_id in box_ids:
-            before = self._box(box_id)
-            act(box_id)
-            self._record(text, before, self._box(box_id))
-        self.undo_stack.endMacro()
-        self._changed(image_id)
+        with self._refused_if_stale():
+            self.undo_stack.beginMacro(text)
+            try:
+                for box_id in box_ids:
+                    before = self._shown(box_id)
+                    act(box_id, None if before is None else before.version)
+                    self._record(text, before, self._box(box_id))
+            finally:
+                self.undo_stack.endMacro()
+            self._changed(image_id)
 
     def accept(self, every: bool = False) -> None:
         """Accept the selected box, or with ``every`` all proposals of the image, each
@@ -165,10 +204,9 @@ class BoxEditor:
         if image_id is None or not self._editable():
             return
         if every:
-            boxes = self.project.box_records.boxes(image_id, states=["proposed"])
+            boxes = [b for b in self.screen.shown_boxes.values() if b.state == "proposed"]
         else:
-            selected = self.canvas.selected_id()
-            boxes = [b for b in [self._box(selected)] if b is not None] if selected else []
+            boxes = [b for b in [self._shown(self.canvas.selected_id())] if b is not None]
             boxes = [b for b in boxes if b.state == "proposed" or b.class_name is not None]
         if not boxes:
             self._nothing_to_accept(image_id)
@@ -179,7 +217,9 @@ class BoxEditor:
         names = {b.id: None if b.class_name else self.current_class() for b in boxes}
         self._review(
             [b.id for b in boxes],
-            lambda box_id: self.project.box_records.accept_box(box_id, class_name=names[box_id]),
+            lambda box_id, seen: self.project.box_records.accept_box(
+                box_id, class_name=names[box_id], seen=seen
+            ),
             "accept",
         )
         if self.project.box_records.boxes(image_id, states=["proposed"]):
@@ -225,7 +265,11 @@ class BoxEditor:
         if selected is None:
             self.window.statusBar().showMessage("Select a box to reject first", 4000)
             return
-        self._review([selected], self.project.box_records.reject_box, "reject")
+        self._review(
+            [selected],
+            lambda box_id, seen: self.project.box_records.reject_box(box_id, seen=seen),
+            "reject",
+        )
         self.screen.select_next_proposal()
 
     def start_drawing(self) -> None:
@@ -255,32 +299,36 @@ class BoxEditor:
         self.canvas.select(box_id)
 
     def move_box(self, box_id: int, box: tuple[float, float, float, float]) -> None:
-        before = self._box(box_id)
+        before = self._shown(box_id)
         if before is None or not self._editable():
             return
         name = self._class_for(before)
         if name is None:
             self.screen.refresh(before.image_id)  # the box goes back where it was
             return
-        self.project.box_records.edit_box(
-            box_id, box=box, class_name=None if before.class_name else name
-        )
-        self._record("edit", before, self._box(box_id))
-        self._changed(before.image_id)
+        with self._refused_if_stale():
+            self.project.box_records.edit_box(
+                box_id,
+                box=box,
+                class_name=None if before.class_name else name,
+                seen=before.version,
+            )
+            self._record("edit", before, self._box(box_id))
+            self._changed(before.image_id)
 
     def toggle_flag(self, flag: str) -> None:
         """Ctrl+I / Ctrl+T: turn the selected box's ``difficult`` or ``truncated`` flag
         on or off (undoable)."""
-        selected = self.canvas.selected_id()
-        before = self._box(selected) if selected is not None else None
+        before = self._shown(self.canvas.selected_id())
         if before is None or not self._editable():
             self.window.statusBar().showMessage(f"Select a box to mark it {flag}", 4000)
             return
         value = not getattr(before, flag)
-        self.project.box_records.set_flags(before.id, **{flag: value})
-        self._record(flag, before, self._box(before.id))
-        self._changed(before.image_id)
-        self.window.statusBar().showMessage(f"Box {flag}: {'yes' if value else 'no'}", 3000)
+        with self._refused_if_stale():
+            self.project.box_records.set_flags(before.id, seen=before.version, **{flag: value})
+            self._record(flag, before, self._box(before.id))
+            self._changed(before.image_id)
+            self.window.statusBar().showMessage(f"Box {flag}: {'yes' if value else 'no'}", 3000)
 
     def copy_boxes_from(self, source_id: int) -> None:
         """Ctrl+D: add the accepted boxes of image ``source_id`` to the shown image, as
@@ -315,12 +363,13 @@ class BoxEditor:
         self.window.statusBar().showMessage(message, 6000)
 
     def delete_box(self, box_id: int) -> None:
-        before = self._box(box_id)
+        before = self._shown(box_id)
         if before is None or not self._editable():
             return
-        self.project.box_records.delete_box(box_id)
-        self._record("delete", before, None)
-        self._changed(before.image_id)
+        with self._refused_if_stale():
+            self.project.box_records.delete_box(box_id, seen=before.version)
+            self._record("delete", before, None)
+            self._changed(before.image_id)
 
     def set_class(self, name: str) -> None:
         """Make ``name`` the current class (a new name becomes a class of the project, if
@@ -333,13 +382,13 @@ class BoxEditor:
             return
         self.project.set_setting(CURRENT_CLASS_KEY, name.strip())
         self.screen.refresh_classes(name.strip())
-        selected = self.canvas.selected_id()
-        before = self._box(selected) if selected is not None else None
+        before = self._shown(self.canvas.selected_id())
         # A proposal without a class shows the current class already: it takes it when
         # accepted, so choosing a class saves nothing on it.
         if before is None or before.class_name in (None, name.strip()) or self.unreadable:
             self.screen.refresh_current()
             return
-        self.project.box_records.edit_box(before.id, class_name=name)
-        self._record("class", before, self._box(before.id))
-        self._changed(before.image_id)
+        with self._refused_if_stale():
+            self.project.box_records.edit_box(before.id, class_name=name, seen=before.version)
+            self._record("class", before, self._box(before.id))
+            self._changed(before.image_id)

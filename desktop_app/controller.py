@@ -23,6 +23,7 @@ from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEditor
 from desktop_app.class_edits import ClassEditor
 from desktop_app.job_desk import JobDesk
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
+from desktop_app.team_watch import TeamWatch, until
 from ui.box_view import BoxView
 from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
@@ -92,8 +93,8 @@ class Controller(QObject):
             must reach :meth:`task_finished`.
 
     Signals:
-        model_changed(): a training run made a new model version active, so unreviewed
-            images should be proposed again.
+        model_changed(): a training run (of this app or, seen by :attr:`team`, another)
+            made a new model version active, so unreviewed images should be proposed again.
         image_mended(image_id): an image marked unreadable can be read again, so it
             should be proposed.
         image_left(image_id): the annotator moved from this image to another.
@@ -101,7 +102,9 @@ class Controller(QObject):
     Ranking and fine-tuning go through :attr:`jobs` (:class:`~desktop_app.job_desk.JobDesk`):
     fine-tuning on demand (:meth:`train_now`) and once the project's ``retrain_after``
     boxes were accepted since the newest version was trained (see
-    :class:`~desktop_app.retraining.RetrainTrigger`).
+    :class:`~desktop_app.retraining.RetrainTrigger`). The image shown is claimed for
+    review through :attr:`team` (:class:`~desktop_app.team_watch.TeamWatch`), and "next
+    image that needs review" skips images other annotators hold.
     """
 
     model_changed = Signal()
@@ -131,6 +134,11 @@ class Controller(QObject):
         self._position: dict[int, int] = {}  # image id → index in rows
         self.index = -1
         self.unreadable: str | None = None
+        #: The boxes of the shown image as the screen shows them (their versions are what
+        #: an edit is checked against: see :mod:`desktop_app.box_edits`).
+        self.shown_boxes: dict[int, BoxRow] = {}
+        self.team = TeamWatch(project, window.image_model, parent=self)
+        self.team.active_version_changed.connect(self.model_changed.emit)
         self.order, self.status_filter, self.class_filter = remembered_choices(project)
         self.jobs = JobDesk(project, window, self.submit_task, self.model_changed.emit)
         self.edits = BoxEditor(project, window, canvas, self.undo_stack, self)
@@ -191,7 +199,9 @@ class Controller(QObject):
         self._connections = [signal.connect(slot) for signal, slot in pairs]
 
     def disconnect_all(self) -> None:
-        """Detach from the window and canvas (before another project is opened)."""
+        """Detach from the window and canvas and let go of the claims (before another
+        project is opened)."""
+        self.team.stop()
         for connection in self._connections:
             QObject.disconnect(connection)
         self._connections = []
@@ -292,6 +302,12 @@ class Controller(QObject):
             self.canvas.clear_hidden()
         self.refresh(row.id)
         self.select_best_proposal()
+        if (claim := self.team.take(row.id)) is not None:
+            self.window.statusBar().showMessage(
+                f"{claim.user_name} is reviewing this image (claimed until {until(claim)}): "
+                "what you change here may conflict with their changes",
+                8000,
+            )
         self._show_map(row)
         self.window.select_image(row.id)
         self._update_position()
@@ -303,12 +319,21 @@ class Controller(QObject):
             self.show_index(self._position[image_id])
 
     def next_unreviewed(self) -> None:
+        """Show the next image in the list that needs review and nobody else holds (it is
+        claimed at once, so two annotators asking together get different images)."""
+        others = self.team.held_by_others()
         for step in range(1, len(self.rows) + 1):
             i = (self.index + step) % len(self.rows)
-            if self.project.image(self.rows[i].id).status in NEEDS_REVIEW:
-                self.show_index(i)
-                return
-        self.window.statusBar().showMessage("Every image is reviewed", 3000)
+            image_id = self.rows[i].id
+            if image_id in others or self.project.image(image_id).status not in NEEDS_REVIEW:
+                continue
+            if self.project.claim_records.claim_first([image_id], self.team.lease) is None:
+                continue  # claimed by someone else a moment ago
+            self.show_index(i)
+            return
+        count = len(others)
+        held = f"; {count} image{'s' if count != 1 else ''} held by others" if others else ""
+        self.window.statusBar().showMessage(f"Every image is reviewed{held}", 3000)
 
     def refresh(self, image_id: int) -> None:
         """Redraw the boxes of ``image_id`` (if shown) and its list row, from the store."""
@@ -319,6 +344,7 @@ class Controller(QObject):
         if image_id == self.current_id():
             selected = self.canvas.selected_id()
             shown = [] if self.unreadable is not None else self.project.box_records.boxes(image_id)
+            self.shown_boxes = {b.id: b for b in shown}
             current = self.edits.current_class()
             views = [box_view(b, current) for b in shown]
             self.canvas.set_boxes(views)

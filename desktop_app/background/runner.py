@@ -18,7 +18,7 @@ from PySide6.QtCore import SignalInstance
 from core.engine.images import ImageLoadError, load_rgb
 from core.services.proposal_rows import store_proposals
 from core.store import Project
-from desktop_app.background.jobs import ProposeJob, Task, TaskContext
+from desktop_app.background.jobs import NO_IMAGE, ProposeJob, Task, TaskContext
 from desktop_app.background.model_slot import ActiveModelSlot
 from desktop_app.background.parts import MapCache, mark_unreadable, reason_of, should_propose
 
@@ -131,11 +131,12 @@ class JobRunner:
         todo: list[tuple[ProposeJob, np.ndarray]] = []
         sizes: list[tuple[int, int]] = []
         finished = 0
+        claimed = self._claimed_by_others(project, jobs)
         for job in jobs:
             if not self.worker.is_current(generation):
                 return
             try:
-                wanted = should_propose(project, job)
+                wanted = job.image_id not in claimed and should_propose(project, job)
                 if wanted:
                     path = job.path if Path(job.path).is_absolute() else project.root / job.path
                     todo.append((job, load_rgb(path).rgb))
@@ -189,6 +190,15 @@ class JobRunner:
                     self.worker.failed.emit(job.image_id, f"could not save its map: {exc}")
                 self.worker.proposals_ready.emit(job.image_id)
             self.worker.advance(generation, 1)
+
+    def _claimed_by_others(self, project: Project, jobs: list[ProposeJob]) -> set[int]:
+        """The jobs' images another annotator is reviewing: their boxes must not change
+        under that annotator's hand, so they are not proposed (their own app does)."""
+        try:
+            return set(project.claim_records.held_by_others([j.image_id for j in jobs]))
+        except Exception as exc:  # the store: locked, closed ...; propose as before
+            self.worker.failed.emit(NO_IMAGE, f"could not read the claims: {reason_of(exc)}")
+            return set()
 
     def _mark_unreadable(self, project: Project, image_id: int) -> None:
         try:

@@ -20,6 +20,7 @@ from desktop_app.logs import (
 # subcommands only: ``python main.py FOLDER`` shows its window before any of them loads.
 
 PROG = "python main.py"
+PROJECT_HELP = "project database or folder; with --db, your folder of the project's images"
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +52,15 @@ def _add_gradcam_layer(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="module of the backbone's features that gradcam explains (default: the last "
         "conv output), e.g. net._blocks.10 for efficientnet_lite0",
+    )
+
+
+def _add_db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="the project's shared database: postgresql+psycopg://user@host/database (keep "
+        "the password in ~/.pgpass, not in the URL)",
     )
 
 
@@ -107,10 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     propose.add_argument(
         "--project",
         type=Path,
-        help="instead of paths: propose for the project's images (database or folder) and "
-        "store the proposals; a run started again proposes only the images still without "
-        "proposals of the active model version",
+        help="instead of paths: propose for the project's images (database or folder; with "
+        "--db, your folder of its images) and store the proposals; a run started again "
+        "proposes only the images still without proposals of the active model version",
     )
+    _add_db_option(propose)
     propose.add_argument("--method", default="default", help=f"one of: {methods}")
     propose.add_argument("--json", action="store_true", help="print one JSON document")
     _add_model_options(propose)
@@ -159,8 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--project",
         type=Path,
         help="project database file, or a folder holding .salibox/project.db "
-        "(default: IMAGES/.salibox/project.db)",
+        "(default: IMAGES/.salibox/project.db); with --db, your folder of the project's "
+        "images (default: IMAGES)",
     )
+    _add_db_option(imp)
 
     score = sub.add_parser(
         "score",
@@ -169,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
         "activations is of its class (image score), store the scores and softmax "
         "confidences, and print the review queue in the chosen order.",
     )
-    score.add_argument("--project", type=Path, required=True, help="project database or folder")
+    score.add_argument("--project", type=Path, required=True, help=PROJECT_HELP)
+    _add_db_option(score)
     score.add_argument(
         "--order",
         choices=ORDERS,
@@ -198,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         "annotations.json. Only reviewed (done) images are exported, those without boxes "
         "as images with no objects; unreadable images never.",
     )
-    exp.add_argument("--project", type=Path, required=True, help="project database or folder")
+    exp.add_argument("--project", type=Path, required=True, help=PROJECT_HELP)
+    _add_db_option(exp)
     exp.add_argument("--format", choices=FORMATS, required=True)
     exp.add_argument("--out", type=Path, help="output folder (not for --voc-layout beside)")
     exp.add_argument(
@@ -292,6 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log_to_the_project(args)
     log.info("%s %s", PROG, " ".join(argv))
     try:
+        if args.command == "propose" and args.db is not None and args.project is None:
+            from desktop_app.cli.errors import CliError
+
+            raise CliError("--db needs --project, your folder of the project's images")
         commands = {
             "propose": run_propose,
             "evaluate": run_evaluate,

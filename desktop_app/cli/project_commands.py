@@ -1,4 +1,9 @@
-"""Project subcommands: ``import``, ``score``, ``export`` and ``propose --project``."""
+"""Project subcommands: ``import``, ``score``, ``export`` and ``propose --project``.
+
+Each opens the project named by ``--project`` (a database file, or a folder holding
+``.salibox/project.db``) or, with ``--db URL``, the shared database at URL with
+``--project`` as this user's folder of its images (as ``train --db`` and the app's
+``--db``)."""
 
 from __future__ import annotations
 
@@ -37,14 +42,37 @@ def _project_path(path: Path) -> Path:
     return Project.default_db_path(path) if path.is_dir() else path
 
 
+def _open_shared(url: str, folder: Path) -> tuple[Project, str]:
+    """The project in the database at ``url`` with ``folder`` as this user's mount of its
+    images; and its name for messages (the URL without its password)."""
+    if not folder.is_dir():
+        raise CliError(f"{folder}: with --db, give the folder of the images")
+    project = Project.open(url, folder)
+    return project, project.where.name
+
+
+def open_project(args: argparse.Namespace) -> tuple[Project, str]:
+    """The existing project a command names (``--project``, with ``--db``); and its name
+    for messages (the file as given, or the URL without its password)."""
+    if args.db is not None:
+        return _open_shared(args.db, args.project)
+    db = _project_path(args.project)
+    if not db.is_file():
+        raise CliError(f"{db}: no such project database")
+    return Project.open(db), str(db)
+
+
 def run_import(args: argparse.Namespace) -> int:
     if not args.images.is_dir():
         raise CliError(f"{args.images}: not a folder")
     if args.annotations is not None and not args.annotations.is_dir():
         raise CliError(f"{args.annotations}: not a folder")
-    db = _project_path(args.project) if args.project else Project.default_db_path(args.images)
-    root = None if db.exists() else args.images.resolve()
-    project = Project.open(db, root=root)
+    if args.db is not None:  # the shared database, created there when first opened
+        project, db = _open_shared(args.db, args.project or args.images)
+    else:
+        path = _project_path(args.project or args.images)
+        project = Project.open(path, root=None if path.exists() else args.images.resolve())
+        db = str(path)
     try:
         if args.coco is not None:
             report = import_coco_file(project, args.coco)
@@ -89,9 +117,6 @@ def run_propose_project(args: argparse.Namespace) -> int:
     from core.engine.proposals import RECIPES
     from core.services.project_proposals import propose_project, spec_for_project
 
-    db = _project_path(args.project)
-    if not db.is_file():
-        raise CliError(f"{db}: no such project database")
     if args.method not in RECIPES:
         raise CliError(f"unknown method {args.method!r}; choose one of {', '.join(RECIPES)}")
     if args.batch_size < 1:
@@ -99,7 +124,8 @@ def run_propose_project(args: argparse.Namespace) -> int:
     if args.engine == "local" and (args.address or args.workers):
         raise CliError("--address and --workers are for --engine ray")
     base = _spec(args, args.method)
-    with Project.open(db) as project:
+    opened, db = open_project(args)
+    with opened as project:
         spec = spec_for_project(project, **base.__dict__)
         started = time.perf_counter()
         with tqdm(desc="propose", unit="img", disable=None, file=sys.stderr) as bar:
@@ -139,17 +165,15 @@ def run_propose_project(args: argparse.Namespace) -> int:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    db = _project_path(args.project)
-    if not db.is_file():
-        raise CliError(f"{db}: no such project database")
     if args.pseudo_labels is not None and not 0 < args.pseudo_labels <= 1:
         raise CliError("--pseudo-labels takes a fraction in (0, 1]")
     if args.engine == "local" and (args.address or args.workers):
         raise CliError("--address and --workers are for --engine ray")
-    backbone = load_backbone(args.backbone, args.weights, pick_device(args.device))
-    if args.input_size:
-        backbone.input_size = args.input_size
-    with Project.open(db) as project:
+    opened, _db = open_project(args)
+    with opened as project:
+        backbone = load_backbone(args.backbone, args.weights, pick_device(args.device))
+        if args.input_size:
+            backbone.input_size = args.input_size
         if args.engine == "ray":
             from core.services.cluster import score_on_ray
 
@@ -202,16 +226,14 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    db = _project_path(args.project)
-    if not db.is_file():
-        raise CliError(f"{db}: no such project database")
     beside = args.format == "voc" and args.voc_layout == "beside"
     if beside and args.out is not None:
         raise CliError("--voc-layout beside writes next to the images; leave out --out")
     if not beside and args.out is None:
         raise CliError(f"a {args.format} export needs --out")
     images: ImageMode = "copy" if args.copy_images else "link" if args.link_images else "none"
-    with Project.open(db) as project:
+    opened, _db = open_project(args)
+    with opened as project:
         summary = export_project(
             project,
             args.format,

@@ -39,6 +39,8 @@ STATUS_COLOURS: dict[str, QColor] = {
     "skipped": QColor("#9333ea"),
     "unreadable": QColor("#dc2626"),
 }
+#: The colour of an image another annotator is reviewing (its status cell names them).
+CLAIMED_COLOUR = QColor("#be185d")
 #: Sort keys offered to the user, with their labels.
 SORT_KEYS: tuple[tuple[str, str], ...] = (
     ("path", "Name"),
@@ -70,7 +72,11 @@ class ImageListRow:
 
 
 class ImageListModel(QAbstractTableModel):
-    """Rows of images; cells are computed on demand, so 100,000 rows cost one list."""
+    """Rows of images; cells are computed on demand, so 100,000 rows cost one list.
+
+    An image another annotator is reviewing (:meth:`set_claims`) shows "by NAME" in its
+    status cell, in :data:`CLAIMED_COLOUR`, with the claim's expiry in the tooltip.
+    """
 
     COLUMNS = ("name", "status", "boxes", "score")
 
@@ -78,6 +84,22 @@ class ImageListModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[ImageListRow] = []
         self._row_of: dict[int, int] = {}
+        self._claims: dict[int, tuple[str, str]] = {}
+
+    def set_claims(self, claims: dict[int, tuple[str, str]]) -> None:
+        """Show who else reviews which image: ``image id -> (user name, until)``, where
+        ``until`` is the claim's expiry as the user reads it ("17:05")."""
+        changed = set(claims.items()) ^ set(self._claims.items())
+        self._claims = dict(claims)
+        column = self.COLUMNS.index("status")
+        for image_id, _ in changed:
+            if (i := self._row_of.get(image_id)) is not None:
+                self.dataChanged.emit(self.index(i, column), self.index(i, column))
+
+    def claim_of(self, image_id: int) -> str | None:
+        """Who else reviews this image, None when nobody does."""
+        claim = self._claims.get(image_id)
+        return None if claim is None else claim[0]
 
     def set_rows(self, rows: list[ImageListRow]) -> None:
         """Replace every row, in the given order."""
@@ -120,6 +142,13 @@ class ImageListModel(QAbstractTableModel):
             return None
         row = self._rows[index.row()]
         column = self.COLUMNS[index.column()]
+        claim = self._claims.get(row.id) if column == "status" else None
+        if claim is not None and role == Qt.ItemDataRole.DisplayRole:
+            return f"by {claim[0]}"
+        if claim is not None and role == Qt.ItemDataRole.ToolTipRole:
+            return f"{claim[0]} is reviewing {row.path} (claimed until {claim[1]})"
+        if claim is not None and role == Qt.ItemDataRole.ForegroundRole:
+            return CLAIMED_COLOUR
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:

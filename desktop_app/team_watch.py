@@ -1,0 +1,119 @@
+"""What the app does because others may work on the same project: claims and new models.
+
+The image on screen is claimed for review (:mod:`core.store.claim_records`): claimed when
+shown, renewed every third of the lease while it stays, let go when the annotator moves
+on or the project closes. Every renewal also reads the other annotators' claims, which
+the image list shows ("by bob"), and the project's active model version: one that another
+instance trained or chose is announced (``active_version_changed``) so that this app
+proposes its unreviewed images again with it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core.store import Project, StoreError
+from core.store.claim_records import LEASE, ClaimRow
+from ui.panels.image_list import ImageListModel
+
+log = logging.getLogger(__name__)
+
+
+def until(claim: ClaimRow) -> str:
+    """When a claim ends, as the user reads it: local time, hours and minutes."""
+    return claim.expires_at.astimezone().strftime("%H:%M")
+
+
+class TeamWatch(QObject):
+    """Claims the image on screen and watches what other annotators hold and trained.
+
+    Args:
+        project: the open store (its user name is who claims).
+        image_model: the image list's model, which shows the others' claims.
+        lease: seconds a claim lasts unless renewed; renewed every third of it.
+
+    Signals:
+        active_version_changed(): the project's active model version is not the one this
+            app last proposed with (another instance trained or chose one).
+    """
+
+    active_version_changed = Signal()
+
+    def __init__(
+        self,
+        project: Project,
+        image_model: ImageListModel,
+        lease: float = LEASE,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.image_model = image_model
+        self.lease = lease
+        self.shown: int | None = None
+        self.others: dict[int, ClaimRow] = {}
+        self._active = self._active_version()
+        self.timer = QTimer(self)
+        self.timer.setInterval(round(lease / 3 * 1000))
+        self.timer.timeout.connect(self.renew)
+        self.timer.start()
+
+    def _active_version(self) -> int | None:
+        active = self.project.learning_records.active_model_version()
+        return None if active is None else active.id
+
+    def take(self, image_id: int) -> ClaimRow | None:
+        """Claim the image now shown (letting go of the one shown before); the other
+        annotator's claim when someone else reviews it, else None."""
+        try:
+            if self.shown is not None and self.shown != image_id:
+                self.project.claim_records.release(self.shown)
+            self.shown = image_id
+            claim = self.project.claim_records.claim(image_id, self.lease)
+        except (StoreError, KeyError) as exc:  # a lost server: reviewing goes on
+            log.warning("could not claim image %s: %s", image_id, exc)
+            return None
+        return None if claim.user_name == self.project.user else claim
+
+    def held_by_others(self) -> dict[int, ClaimRow]:
+        """The claims of the other annotators now, also shown in the image list."""
+        try:
+            self.others = self.project.claim_records.held_by_others()
+        except StoreError as exc:
+            log.warning("could not read the claims: %s", exc)
+        self.image_model.set_claims({i: (c.user_name, until(c)) for i, c in self.others.items()})
+        return self.others
+
+    def renew(self) -> None:
+        """Renew the claim on the image shown, show the others' claims, and announce a
+        model version made active elsewhere."""
+        if self.project.closed:
+            return
+        if self.shown is not None:
+            self.take(self.shown)
+        self.held_by_others()
+        try:
+            active = self._active_version()
+        except StoreError as exc:
+            log.warning("could not read the active model version: %s", exc)
+            return
+        if active != self._active:
+            self._active = active
+            log.info("model version %s was made active elsewhere", active)
+            self.active_version_changed.emit()
+
+    def note_active(self) -> None:
+        """This app now proposes with the project's active model version."""
+        self._active = self._active_version()
+
+    def stop(self) -> None:
+        """Stop renewing and let go of this user's claims (the project closes)."""
+        self.timer.stop()
+        if self.project.closed:
+            return
+        try:
+            self.project.claim_records.release_all()
+        except StoreError as exc:  # they expire by themselves
+            log.warning("could not release the claims: %s", exc)
