@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QCoreApplication
 
+from core.store import Project
 from desktop_app.background.jobs import JobQueue, ProposeJob
 from desktop_app.background.worker import LABEL, NO_IMAGE, ProposalWorker
 from desktop_app.background.worker_thread import stop_worker
@@ -276,6 +277,21 @@ def test_resubmitting_skips_done_images_and_force_replaces_proposals(
         assert project.image(image_id).status == "proposed"
     accepted = [x for x in project.box_records.boxes(a) if x.state == "accepted"]
     assert [x.id for x in accepted] == [kept.id]
+
+
+def test_images_another_annotator_holds_are_not_proposed(qtbot, start, project, image_ids):
+    """Bob is reviewing one image: Alice's worker neither proposes it nor, once it has
+    proposals, proposes it again; once he lets go, it does."""
+    held, free = image_ids[0], image_ids[1]
+    with Project.open(project.location, project.root, user="bob") as bob:
+        bob.claim_records.claim(held)
+        _thread, worker = start(batch_size=4)
+        run_to_end(qtbot, worker, job_list(project, [held, free]))
+        assert project.box_records.boxes(held) == [] and project.image(held).status == "new"
+        assert project.box_records.boxes(free) and project.image(free).status == "proposed"
+        bob.claim_records.release(held)
+    run_to_end(qtbot, worker, job_list(project, [held]))
+    assert project.box_records.boxes(held) and project.image(held).status == "proposed"
 
 
 def test_a_reproposal_of_the_image_on_screen_waits_until_it_is_left(
