@@ -327,8 +327,9 @@ class Controller(QObject):
             image_id = self.rows[i].id
             if image_id in others or self.project.image(image_id).status not in NEEDS_REVIEW:
                 continue
-            if self.project.claim_records.claim_first([image_id], self.team.lease) is None:
-                continue  # claimed by someone else a moment ago
+            records = self.project.claim_records
+            if records.claim_first([image_id], self.team.lease, NEEDS_REVIEW) is None:
+                continue  # claimed or finished by someone else a moment ago
             self.show_index(i)
             return
         count = len(others)

@@ -13,7 +13,7 @@ claiming one image at once exactly one gets it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -86,16 +86,28 @@ class ClaimRecords:
             other = self._held_by_others(s, [image_id])
             return other[image_id] if other else self._take(s, image_id, lease)
 
-    def claim_first(self, image_ids: Sequence[int], lease: float = LEASE) -> int | None:
-        """Claim the first of ``image_ids`` (in order) that no other user holds; its id,
-        or None when others hold every one. One transaction: of two apps asking at once,
-        each gets a different image."""
+    def claim_first(
+        self,
+        image_ids: Sequence[int],
+        lease: float = LEASE,
+        statuses: Collection[str] | None = None,
+    ) -> int | None:
+        """Claim the first of ``image_ids`` (in order) that no other user holds and, with
+        ``statuses``, whose status is still one of them; its id, or None when there is
+        none. One transaction under the write lock: of two apps asking at once, each gets
+        a different image, and an image someone finished meanwhile is not handed out."""
         with self._sessions.transaction(write=True) as s:
             taken = self._held_by_others(s, None)  # a few, one per annotator at most
-            free = next((i for i in image_ids if i not in taken), None)
-            if free is not None:
-                self._take(s, free, lease)
-            return free
+            for image_id in image_ids:
+                if image_id in taken:
+                    continue
+                if statuses is not None:
+                    status = s.scalar(select(Image.status).where(Image.id == image_id))
+                    if status not in statuses:
+                        continue
+                self._take(s, image_id, lease)
+                return image_id
+            return None
 
     def release(self, image_id: int) -> None:
         """Let go of this user's claim on the image (nothing when it holds none)."""

@@ -139,3 +139,12 @@ def test_undo_of_a_delete_continues_the_version(project):
     assert restored == before and restored.version == before.version + 1
     with pytest.raises(StaleBoxError):  # what was shown before the delete is stale now
         project.box_records.edit_box(box, (0, 0, 4, 4), seen=before.version)
+
+
+def test_claim_first_hands_out_no_image_finished_meanwhile(project, bob, images):
+    project.set_user("ann")
+    waiting = list(images)  # what ann's app read a moment ago
+    assert bob.claim_records.claim_first(waiting, statuses=("new",)) == images[0]
+    bob.set_status(images[0], "done")
+    bob.claim_records.release(images[0])
+    assert project.claim_records.claim_first(waiting, statuses=("new",)) == images[1]
