@@ -124,12 +124,14 @@ class BoxEditor:
         return None if box_id is None else self.screen.shown_boxes.get(box_id)
 
     @contextmanager
-    def _refused_if_stale(self) -> Iterator[None]:
+    def _refused_if_stale(self) -> Iterator[list[StaleBoxError]]:
         """A change on a box someone else changed since it was shown: say so, log it and
-        show the image as it is now."""
+        show the image as it is now. Yields a list that then holds the error."""
+        refused: list[StaleBoxError] = []
         try:
-            yield
+            yield refused
         except StaleBoxError as exc:
+            refused.append(exc)
             self._report_stale(exc)
 
     def _report_stale(self, exc: StaleBoxError) -> None:
@@ -177,12 +179,13 @@ class BoxEditor:
 
     def _review(
         self, box_ids: list[int], act: Callable[[int, int | None], None], text: str
-    ) -> None:
-        """``act(box id, version shown)`` on each box, as one undo step."""
+    ) -> bool:
+        """``act(box id, version shown)`` on each box, as one undo step; False when a
+        change was refused (the image is shown again as it now is)."""
         image_id = self.current_id()
         if image_id is None or not box_ids:
-            return
-        with self._refused_if_stale():
+            return False
+        with self._refused_if_stale() as refused:
             self.undo_stack.beginMacro(text)
             try:
                 for box_id in box_ids:
@@ -192,6 +195,7 @@ class BoxEditor:
             finally:
                 self.undo_stack.endMacro()
             self._changed(image_id)
+        return not refused
 
     def accept(self, every: bool = False) -> None:
         """Accept the selected box, or with ``every`` all proposals of the image, each
@@ -215,13 +219,15 @@ class BoxEditor:
             self.window.statusBar().showMessage(NO_CLASS, 6000)
             return
         names = {b.id: None if b.class_name else self.current_class() for b in boxes}
-        self._review(
+        accepted = self._review(
             [b.id for b in boxes],
             lambda box_id, seen: self.project.box_records.accept_box(
                 box_id, class_name=names[box_id], seen=seen
             ),
             "accept",
         )
+        if not accepted:  # someone else changed a box: the annotator looks again first
+            return
         if self.project.box_records.boxes(image_id, states=["proposed"]):
             self.screen.select_next_proposal()
         else:

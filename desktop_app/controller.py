@@ -302,12 +302,13 @@ class Controller(QObject):
             self.canvas.clear_hidden()
         self.refresh(row.id)
         self.select_best_proposal()
-        if (claim := self.team.take(row.id)) is not None:
-            self.window.statusBar().showMessage(
-                f"{claim.user_name} is reviewing this image (claimed until {until(claim)}): "
-                "what you change here may conflict with their changes",
-                8000,
-            )
+        claim = self.team.take(row.id)
+        self.window.set_claim(
+            None
+            if claim is None
+            else f"{claim.user_name} is reviewing this image (until {until(claim)}): "
+            "your changes may conflict with theirs"
+        )
         self._show_map(row)
         self.window.select_image(row.id)
         self._update_position()

@@ -55,6 +55,7 @@ class TeamWatch(QObject):
         self.shown: int | None = None
         self.others: dict[int, ClaimRow] = {}
         self._active = self._active_version()
+        self.held_by_others()
         self.timer = QTimer(self)
         self.timer.setInterval(round(lease / 3 * 1000))
         self.timer.timeout.connect(self.renew)

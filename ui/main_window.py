@@ -42,7 +42,7 @@ from ui.dialogs.help import KEYS, HelpDialog
 from ui.panels.box_list import BoxListPanel
 from ui.panels.class_field import ClassField
 from ui.panels.classes import ClassesPanel
-from ui.panels.image_list import ImageListPanel
+from ui.panels.image_list import CLAIMED_COLOUR, ImageListPanel
 from ui.panels.recent_projects import RecentProjects
 from ui.user_settings import settings
 
@@ -185,8 +185,12 @@ class MainWindow(QMainWindow):
         keep_keys = (self.heatmap_box, self.method_combo, self.opacity_slider, self.cancel_button)
         for control in keep_keys:
             control.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay with the canvas
+        self.claim_label = QLabel(self)  # who else reviews the image shown
+        self.claim_label.setStyleSheet(f"QLabel {{ color: {CLAIMED_COLOUR.name()}; }}")
+        self.claim_label.hide()
         bar = self.statusBar()
-        for shown in (self.job_label, self.progress, self.cancel_button, self.position_label):
+        shown_last = (self.job_label, self.progress, self.cancel_button, self.claim_label)
+        for shown in (*shown_last, self.position_label):
             bar.addPermanentWidget(shown)
         self._error = ""  # the message shown in red, until another one replaces it
         bar.messageChanged.connect(self._uncolour_status)
@@ -341,6 +345,12 @@ class MainWindow(QMainWindow):
     def select_image(self, image_id: int) -> None:
         """Select and scroll to an image in the list without emitting ``image_activated``."""
         self.image_list.select_image(image_id)
+
+    def set_claim(self, note: str | None) -> None:
+        """Say, for as long as the image is shown, that someone else reviews it (None:
+        nobody does)."""
+        self.claim_label.setText(note or "")
+        self.claim_label.setVisible(bool(note))
 
     def set_position(self, i: int, n: int, reviewed: int) -> None:
         """Show "Image i of n · reviewed k"."""

@@ -78,11 +78,13 @@ def test_each_annotator_reviews_other_images_and_sees_who_holds_which(qtbot, ann
     ids = [row.id for row in alice.images()]
     assert alice_c.current_id() == bob_c.current_id() == ids[0]
     # Bob's app opened on the image Alice holds: it says so.
-    assert "alice is reviewing this image" in bob_window.statusBar().currentMessage()
+    assert bob_window.claim_label.isVisibleTo(bob_window)
+    assert bob_window.claim_label.text().startswith("alice is reviewing this image (until ")
+    assert status_cell(bob_window, ids[0]) == "by alice"  # in his list from the start
     # Ctrl+Shift+D: Bob goes on to the next image nobody holds, and his list names Alice.
     press(qtbot, bob_window, Qt.Key_D, Qt.ControlModifier | Qt.ShiftModifier)
     assert bob_c.current_id() == ids[1]
-    assert status_cell(bob_window, ids[0]) == "by alice"
+    assert not bob_window.claim_label.isVisibleTo(bob_window)  # his own image now
     assert status_cell(bob_window, ids[1]) == "proposed"  # his own claim: his status
     alice_c.team.renew()  # what her timer does every 40 s
     assert status_cell(alice_window, ids[1]) == "by bob"
@@ -119,6 +121,18 @@ def test_a_change_of_a_box_the_other_changed_is_refused_and_the_image_reloads(qt
     assert [b.state for b in alice_c.canvas.boxes()] == ["accepted"]
     assert [b.state for b in alice.box_records.boxes(image)] == ["accepted"]
     assert [e["action"] for e in alice.box_records.events() if e["user_name"] == "alice"] == []
+    # Space on the image, now that she saw the change: a refusal never marks it reviewed.
+    press(qtbot, bob_window, Qt.Key_Z, Qt.ControlModifier)  # Bob undoes: proposed again
+    assert alice.box_records.boxes(image)[0].state == "proposed"
+    alice_c.canvas.select(box.id)
+    press(qtbot, alice_window, Qt.Key_Space)
+    assert "changed by bob" in alice_window.statusBar().currentMessage()
+    assert alice_c.current_id() == image and alice.image(image).status != "done"
+    press(qtbot, bob_window, Qt.Key_Y, Qt.ControlModifier)  # Bob redoes his accept
+    alice_c.canvas.select(box.id)
+    press(qtbot, alice_window, Qt.Key_I, Qt.ControlModifier)  # refused once more
+    assert not alice.box_records.boxes(image)[0].difficult
+    assert alice_window.error_log.toPlainText().count("changed by bob") == 3
     # On what she sees now, her change is saved: she makes it difficult (Ctrl+I).
     alice_c.canvas.select(box.id)
     press(qtbot, alice_window, Qt.Key_I, Qt.ControlModifier)
