@@ -55,7 +55,7 @@ from core.services.project_proposals import (
     pending_images,
     store_results,
 )
-from core.store import Project
+from core.store import Project, StoreError
 
 
 class ClusterError(RuntimeError):
@@ -166,16 +166,36 @@ def worker_store(project: Project) -> WorkerStore | None:
 
 class _Writer:
     """A worker that writes its batches to the project when given a :class:`WorkerStore`
-    (opened once per worker, closed when the worker goes)."""
+    (opened once per worker, closed when the worker goes).
+
+    A :class:`StoreError` (the server cannot be reached from this node, the image folder
+    is not mounted there) does not kill the worker, which Ray would only report as a dead
+    actor: its line is :attr:`failure`, sent back in each batch's ``error`` column, and
+    the driver raises it (:func:`_raise_failure`)."""
 
     project: Project | None = None
+    failure: str = ""
 
     def _open(self, store: WorkerStore | None) -> None:
-        self.project = None if store is None else store.open()
+        if store is not None:
+            try:
+                self.project = store.open()
+            except StoreError as exc:
+                self.failure = str(exc)
+
+    def _errors(self, n: int) -> np.ndarray:
+        return np.array([self.failure] * n, dtype=object)
 
     def __del__(self) -> None:
         if self.project is not None:
             self.project.close()
+
+
+def _raise_failure(batch: dict[str, np.ndarray]) -> None:
+    """Raise the :class:`StoreError` a worker met storing this batch, if any."""
+    for line in batch["error"]:
+        if line:
+            raise StoreError(f"a Ray worker could not store its results: {line}")
 
 
 # --- proposals ---------------------------------------------------------------------------
@@ -196,11 +216,17 @@ class ProposeBatches(_Writer):
         self._open(store)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outcomes = self.maker([int(i) for i in batch["id"]], [str(p) for p in batch["path"]])
+        ids = [int(i) for i in batch["id"]]
+        if self.failure:  # no project to store in: nothing worth proposing
+            return _stored([Outcome(i, "") for i in ids], [""] * len(ids), self._errors(len(ids)))
+        outcomes = self.maker(ids, [str(p) for p in batch["path"]])
         if self.project is not None:
-            return _stored(
-                outcomes, store_results(self.project, outcomes, self.maker.spec.model_version_id)
-            )
+            try:
+                problems = store_results(self.project, outcomes, self.maker.spec.model_version_id)
+            except StoreError as exc:
+                self.failure = str(exc)
+                problems = [""] * sum(o.result is None for o in outcomes)
+            return _stored(outcomes, problems, self._errors(len(outcomes)))
         return {
             "id": np.array([o.image_id for o in outcomes], dtype=np.int64),
             "path": np.array([o.path for o in outcomes], dtype=object),
@@ -215,11 +241,15 @@ class ProposeBatches(_Writer):
         }
 
 
-def _stored(outcomes: list[Outcome], problems: list[str]) -> dict[str, np.ndarray]:
+def _stored(
+    outcomes: list[Outcome], problems: list[str], errors: np.ndarray
+) -> dict[str, np.ndarray]:
     """A batch a worker stored, summed up for the driver (``problems`` are
-    :func:`store_results`' lines, one per image without a result, in order)."""
+    :func:`store_results`' lines, one per image without a result, in order; ``errors``
+    the worker's :attr:`_Writer.failure` per image)."""
     lines = iter(problems)
     return {
+        "error": errors,
         "id": np.array([o.image_id for o in outcomes], dtype=np.int64),
         "boxes": np.array(
             [-1 if o.result is None else len(o.result.proposals) for o in outcomes],
@@ -282,6 +312,7 @@ def propose_on_ray(
             outcomes = _outcomes(batch)
             report.add(outcomes, store_results(project, outcomes, spec.model_version_id))
         else:
+            _raise_failure(batch)
             report.add_counts(
                 (None if n < 0 else int(n) for n in batch["boxes"]),
                 (str(line) for line in batch["problem"] if line),
@@ -362,8 +393,7 @@ class ScoreBatches(_Writer):
         self._open(store)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        keys = [Path(str(k)) for k in batch["key"]]
-        n = len(keys)
+        n = len(batch["key"])
         out = {
             "index": np.asarray(batch["index"], dtype=np.int64),
             "score": np.full(n, np.nan),
@@ -373,6 +403,26 @@ class ScoreBatches(_Writer):
             "group": np.array([json_key(GLOBAL)] * n, dtype=object),
             "problem": np.array([""] * n, dtype=object),
         }
+        if not self.failure:
+            self._score(batch, out)
+        if self.project is not None and not self.failure:
+            try:
+                self.project.set_scores(
+                    (int(image_id), float(score), float(confidence))
+                    for image_id, score, confidence in zip(
+                        batch["id"], out["score"], out["confidence"], strict=True
+                    )
+                    if math.isfinite(score)
+                )
+            except StoreError as exc:
+                self.failure = str(exc)
+        out["error"] = self._errors(n)
+        return out
+
+    def _score(self, batch: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> None:
+        """Fill ``out``'s rows with the batch's scores, classes, groups and problems."""
+        keys = [Path(str(k)) for k in batch["key"]]
+        n = len(keys)
         problems: list[str] = []
         for indices, x in image_batches(self.reader, keys, n, problems):
             forward = self.reader(x)
@@ -396,15 +446,6 @@ class ScoreBatches(_Writer):
         missing = [i for i in range(n) if math.isnan(out["confidence"][i])]
         for i, line in zip(missing, problems, strict=False):
             out["problem"][i] = line
-        if self.project is not None:
-            self.project.set_scores(
-                (int(image_id), float(score), float(confidence))
-                for image_id, score, confidence in zip(
-                    batch["id"], out["score"], out["confidence"], strict=True
-                )
-                if math.isfinite(score)
-            )
-        return out
 
 
 def _labels(project: Project, rows: Sequence) -> list[str | None]:
@@ -505,6 +546,7 @@ def score_on_ray(
         **_pool(cluster),
     )
     for batch in scored.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        _raise_failure(batch)
         for j, i in enumerate(batch["index"]):
             scores[i], confidence[i] = batch["score"][j], batch["confidence"][j]
             classes[i], empty[i] = batch["cls"][j], batch["empty"][j]

@@ -27,7 +27,7 @@ from core.services.project_proposals import (  # noqa: E402
     pending_images,
     propose_project,
 )
-from core.store import Project  # noqa: E402
+from core.store import Project, StoreError  # noqa: E402
 from tests.helpers.training import write_blob  # noqa: E402
 
 IMAGES = 12
@@ -221,3 +221,21 @@ def test_on_postgresql_the_workers_write_and_equal_the_in_process_run(
     got = score_on_ray(on_ray, SPEC, CLUSTER, BATCH)
     assert_same_scores(got, on_ray, reference)
     on_ray.close()
+
+
+def test_a_worker_that_cannot_reach_the_database_is_one_store_error(tmp_path, monkeypatch):
+    """A node that cannot reach the PostgreSQL server (here: no server at the port the
+    workers are given) stops the run with the store's line, not a dead Ray actor."""
+    from core.services import cluster
+
+    project = make_project(tmp_path / "ray")
+    unreachable = "postgresql+psycopg://nobody@127.0.0.1:1/salibox"
+    monkeypatch.setattr(
+        cluster,
+        "worker_store",
+        lambda p: cluster.WorkerStore(unreachable, str(p.root), p.user),
+    )
+    with pytest.raises(StoreError, match=r"a Ray worker could not store.*cannot be reached"):
+        propose_on_ray(project, SPEC, CLUSTER, BATCH)
+    assert len(pending_images(project, None)) == IMAGES - LABELLED + 1  # nothing stored
+    project.close()
