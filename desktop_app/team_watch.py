@@ -1,11 +1,12 @@
 """What the app does because others may work on the same project: claims and new models.
 
 The image on screen is claimed for review (:mod:`core.store.claim_records`): claimed when
-shown, renewed every third of the lease while it stays, let go when the annotator moves
-on or the project closes. Every renewal also reads the other annotators' claims, which
-the image list shows ("by bob"), and the project's active model version: one that another
-instance trained or chose is announced (``active_version_changed``) so that this app
-proposes its unreviewed images again with it.
+shown, renewed every :data:`REFRESH` seconds while it stays (well within the lease), let go
+when the annotator moves on or the project closes. Every claim and renewal also reads the
+other annotators' claims, which the image list shows ("by bob"), and each renewal the
+project's active model version: one that another instance trained or chose is announced
+(``active_version_changed``) so that this app proposes its unreviewed images again with
+it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from ui.panels.image_list import ImageListModel
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two looks at the others' claims and the active model version (the own
+#: claim is renewed then too; it lasts a lease).
+REFRESH = 10.0
+
 
 def until(claim: ClaimRow) -> str:
     """When a claim ends, as the user reads it: local time, hours and minutes."""
@@ -32,7 +37,8 @@ class TeamWatch(QObject):
     Args:
         project: the open store (its user name is who claims).
         image_model: the image list's model, which shows the others' claims.
-        lease: seconds a claim lasts unless renewed; renewed every third of it.
+        lease: seconds a claim lasts unless renewed (renewed every :data:`REFRESH`
+            seconds, or every third of a shorter lease).
 
     Signals:
         active_version_changed(): the project's active model version is not the one this
@@ -57,7 +63,7 @@ class TeamWatch(QObject):
         self._active = self._active_version()
         self.held_by_others()
         self.timer = QTimer(self)
-        self.timer.setInterval(round(lease / 3 * 1000))
+        self.timer.setInterval(round(min(lease / 3, REFRESH) * 1000))
         self.timer.timeout.connect(self.renew)
         self.timer.start()
 
@@ -76,6 +82,7 @@ class TeamWatch(QObject):
         except (StoreError, KeyError) as exc:  # a lost server: reviewing goes on
             log.warning("could not claim image %s: %s", image_id, exc)
             return None
+        self.held_by_others()
         return None if claim.user_name == self.project.user else claim
 
     def held_by_others(self) -> dict[int, ClaimRow]:
@@ -94,7 +101,8 @@ class TeamWatch(QObject):
             return
         if self.shown is not None:
             self.take(self.shown)
-        self.held_by_others()
+        else:
+            self.held_by_others()
         try:
             active = self._active_version()
         except StoreError as exc:

@@ -48,8 +48,7 @@ class StaleBoxError(StoreError):
         what = "deleted" if deleted else "changed"
         who = f" by {by}" if by else ""
         super().__init__(
-            f"Box {box_id} was {what}{who} since this image was shown: your change was not "
-            "saved; the image now shows the boxes as they are."
+            f"Box {box_id} was {what}{who} since you saw it: not saved, shown as it is now"
         )
 
 

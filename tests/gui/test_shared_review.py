@@ -86,7 +86,7 @@ def test_each_annotator_reviews_other_images_and_sees_who_holds_which(qtbot, ann
     assert bob_c.current_id() == ids[1]
     assert not bob_window.claim_label.isVisibleTo(bob_window)  # his own image now
     assert status_cell(bob_window, ids[1]) == "proposed"  # his own claim: his status
-    alice_c.team.renew()  # what her timer does every 40 s
+    alice_c.team.renew()  # what her timer does every 10 s
     assert status_cell(alice_window, ids[1]) == "by bob"
     # Alice accepts her image's only proposal with Space: reviewed, and on past Bob's.
     press(qtbot, alice_window, Qt.Key_Space)
