@@ -13,7 +13,9 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) loads once a project is opened, not 
 
 def open_target(target: str | None, db: str | None, report: Callable[[str], None]) -> Project:
     """Open (or create) the project ``target`` names: a folder of images (its project in
-    ``.salibox/``, created with the folder's images and VOC files), a project file, or a
+    ``.salibox/``, created with the folder's images and VOC files; or the PostgreSQL
+    database the folder names, see :func:`~desktop_app.shared_project.database_of`), a
+    project file, or a
     database URL from the recent list (with this annotator's mount of its images); with
     ``db`` a shared database and ``target`` this annotator's image folder. ``report`` gets
     each import problem (at most 20).
@@ -23,18 +25,21 @@ def open_target(target: str | None, db: str | None, report: Callable[[str], None
     """
     from core.store import Project
     from core.store.database import is_url
-    from desktop_app.shared_project import mount_of, user_name
+    from desktop_app.shared_project import database_of, leave_pointer, mount_of, user_name
 
     user = user_name()
     if db is None and target is not None and is_url(target):  # from the recent list
         db, folder = target, mount_of(target)
     else:
         folder = None if not target else Path(target)
+    if db is None and folder is not None and folder.is_dir():
+        db = database_of(folder)  # a shared folder names its project's database
     if db is not None:  # a shared project: its images are where this annotator has them
         root = None if folder is None else folder.expanduser().resolve()
         project = Project.open(db, root, user=user)
         if root is not None and project.count_images() == 0:
             _import(project, root, report)
+        leave_pointer(project)
         return project
     if not target:
         raise ValueError("give a folder of images, a project file or a database URL")

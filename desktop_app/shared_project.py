@@ -7,6 +7,11 @@ settings (``QSettings``, per user of this machine, never in the shared folder):
   ``~/.pgpass``) and this annotator's mount of its image folder (``databases/mounts``), so
   File → Open recent, which lists the URL, reopens the database with the same folder.
 
+In the shared image folder itself the app leaves one file, ``.salibox/database.url``: the
+URL (without password) of the PostgreSQL database that holds the folder's project, so that
+``python main.py FOLDER`` on anyone's mount of it opens that database instead of creating a
+separate SQLite project (:func:`database_of`).
+
 The store is imported by the functions that need it only: the app's window shows first.
 """
 
@@ -83,3 +88,35 @@ def mount_of(url: str) -> Path | None:
     a password), if it is still a folder here."""
     folder = _mounts().get(url)
     return Path(folder) if folder and Path(folder).is_dir() else None
+
+
+#: The file in a shared image folder that names its project's database (one URL).
+POINTER = Path(".salibox") / "database.url"
+
+
+def leave_pointer(project: Project) -> None:
+    """Write, in a PostgreSQL project's image folder, the URL (without password) of its
+    database (:data:`POINTER`); nothing for an SQLite project. A folder that cannot be
+    written to gets none (the app opens with ``--db`` there as before)."""
+    if not project.is_server:
+        return
+    pointer = project.root / POINTER
+    try:
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        if not pointer.exists() or pointer.read_text().strip() != public_location(project):
+            pointer.write_text(public_location(project) + "\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
+def database_of(folder: Path) -> str | None:
+    """The database URL a shared image folder names (:data:`POINTER`), None when it names
+    none or holds its own SQLite project."""
+    pointer = folder / POINTER
+    if (folder / ".salibox" / "project.db").exists() or not pointer.is_file():
+        return None
+    try:
+        url = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return url or None

@@ -175,3 +175,34 @@ def test_two_annotators_each_with_their_mount_share_one_database(
     events = session.project.box_records.events()
     added = {drawn[e["box_id"]]: e["user_name"] for e in events if e["box_id"] in drawn}
     assert added == {first: "alice", second: "bob"}
+
+
+def test_a_shared_folder_names_its_database_and_its_model_files_for_every_mount(
+    qtbot, session, blobs, database, tmp_path
+):
+    import shutil
+
+    folder, _boxes = blobs
+    assert session.set_user_name("alice") and session.open(str(folder), db=database)
+    alice = session.project
+    models = alice.data_folder / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "model-1.pt").write_bytes(b"weights")
+    version = alice.learning_records.add_model_version(
+        models / "model-1.pt", "efficientnet_lite0", ["blob"]
+    )
+    alice.learning_records.set_active_model_version(version)
+    session.close()
+    pointer = folder / ".salibox" / "database.url"
+    assert pointer.read_text().strip() == database  # no password in it: there is none
+    theirs = tmp_path / "bob's mount"
+    shutil.copytree(folder, theirs)  # the shared folder as another machine mounts it
+    # `python main.py FOLDER` with no --db: the database the folder names, not a new file.
+    assert session.set_user_name("bob") and session.open(str(theirs))
+    bob = session.project
+    assert bob.is_server and bob.root == theirs.resolve() and bob.count_images() == 4
+    assert not (theirs / ".salibox" / "project.db").exists()
+    active = bob.learning_records.active_model_version()
+    assert active is not None and active.path == "models/model-1.pt"  # as stored: relative
+    assert active.file == theirs.resolve() / ".salibox" / "models" / "model-1.pt"
+    assert active.file.read_bytes() == b"weights"  # every mount reaches the same file
