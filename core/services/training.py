@@ -13,8 +13,9 @@ skipped and reported.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Where model files go, under the database folder.
 MODELS_FOLDER = "models"
+#: Seconds between two renewals of a running training's lease (it lasts two minutes).
+RENEW_EVERY = 30.0
 #: Keys of the evidence cache: image id → (file stamp, Evidence), and the evidence maker.
 EVIDENCE, MAKER = "training.evidence", "training.maker"
 
@@ -95,6 +98,7 @@ def train_version(
         The new version's id, or None when cancelled (nothing changed but the run's row).
 
     Raises:
+        TrainingBusyError: another user's app is training now (nothing was started).
         Whatever failed (the run is then recorded as failed, with the reason).
     """
     accepted = options.accepted_boxes
@@ -144,8 +148,15 @@ class _Run:
     report: Callable[[int, str], None] | None
     cache: MutableMapping[str, Any]
     step: Callable[[str], None] | None = None
+    run_id: int | None = None
+    _renewed: float = field(default_factory=time.monotonic)
 
     def _progress(self, done: int, total: int) -> None:
+        """Report progress, and keep the run alive for the other apps (every
+        :data:`RENEW_EVERY` seconds at most)."""
+        if self.run_id is not None and time.monotonic() - self._renewed > RENEW_EVERY:
+            self.project.learning_records.renew_training_run(self.run_id)
+            self._renewed = time.monotonic()
         if self.progress is not None:
             self.progress(done, total)
 
@@ -154,6 +165,7 @@ class _Run:
             self.step(text)
 
     def train(self, run_id: int, path: Path, accepted: int) -> int:
+        self.run_id = run_id
         rows = self.project.learning_records.labelled_boxes(self.options.include_unverified)
         align = self.options.align_saliency
         total = len(rows) + training_steps(len(rows), align)  # evidence, then the steps

@@ -15,6 +15,7 @@ from core.store.rows import (
     LabelledImageRow,
     ModelVersionRow,
     StaleBoxError,
+    TrainingBusyError,
     TrainingRunRow,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "Project",
     "StaleBoxError",
     "StoreError",
+    "TrainingBusyError",
     "TrainingRunRow",
 ]

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from core.store.database import database_now
 from core.store.models import Claim, Image
 from core.store.sessions import Sessions
 
@@ -34,16 +35,6 @@ class ClaimRow:
     image_id: int
     user_name: str
     expires_at: datetime
-
-
-def database_now(s: Session) -> datetime:
-    """The current time as aware UTC, from the server's clock for PostgreSQL (all
-    annotators then share one clock), else this machine's."""
-    if s.get_bind().dialect.name == "postgresql":
-        now = s.scalar(select(func.timezone("UTC", func.clock_timestamp())))
-        assert now is not None
-        return now.replace(tzinfo=UTC)
-    return datetime.now(UTC)
 
 
 class ClaimRecords:

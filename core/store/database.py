@@ -26,10 +26,21 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    make_url,
+    select,
+)
 from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.orm import Session
 
 #: Seconds a call waits for another program's lock before failing.
 DEFAULT_BUSY_TIMEOUT = 5.0
@@ -333,3 +344,13 @@ def store_errors(where: Target, busy_timeout: float) -> Iterator[None]:
         yield
     except DBAPIError as exc:
         raise _describe_server(exc, where.name, busy_timeout) from exc
+
+
+def database_now(s: Session) -> datetime:
+    """The current time as aware UTC, from the server's clock for PostgreSQL (all
+    annotators then share one clock: leases of claims and trainings), else this machine's."""
+    if s.get_bind().dialect.name == "postgresql":
+        now = s.scalar(select(func.timezone("UTC", func.clock_timestamp())))
+        assert now is not None
+        return now.replace(tzinfo=UTC)
+    return datetime.now(UTC)

@@ -8,12 +8,14 @@ empty: none, proposals are zero-shot).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.store.database import database_now
 from core.store.models import (
     LABEL_STATES,
     Box,
@@ -24,7 +26,13 @@ from core.store.models import (
     TrainingRun,
     utc_now,
 )
-from core.store.rows import LabelledImageRow, ModelVersionRow, TrainingRunRow, choice
+from core.store.rows import (
+    LabelledImageRow,
+    ModelVersionRow,
+    TrainingBusyError,
+    TrainingRunRow,
+    choice,
+)
 
 #: The setting that holds the active model version's id.
 ACTIVE_KEY = "active_model_version"
@@ -56,15 +64,53 @@ def version_row(db_folder: Path, v: ModelVersion) -> ModelVersionRow:
 
 def run_row(r: TrainingRun) -> TrainingRunRow:
     return TrainingRunRow(
-        r.id, r.status, dict(r.params), r.metrics, r.model_version_id, r.started_at, r.finished_at
+        r.id,
+        r.status,
+        dict(r.params),
+        r.metrics,
+        r.model_version_id,
+        r.started_at,
+        r.finished_at,
+        r.user_name,
+        r.lease_until,
     )
 
 
-def start_run(s: Session, params: Mapping[str, Any]) -> int:
-    run = TrainingRun(status="running", params=dict(params))
+def start_run(s: Session, params: Mapping[str, Any], user: str | None, lease: float) -> int:
+    """A new ``running`` run of ``user`` alive for ``lease`` seconds; TrainingBusyError
+    when another user's run is alive (running, its lease not over)."""
+    now = database_now(s)
+    busy = s.scalars(
+        select(TrainingRun).where(
+            TrainingRun.status == "running",
+            TrainingRun.lease_until > now,
+            TrainingRun.user_name != user,
+        )
+    ).first()
+    if busy is not None:
+        since = busy.started_at.astimezone().strftime("%H:%M")
+        raise TrainingBusyError(
+            f"{busy.user_name} is training a model version of this project (since {since}); "
+            "every app proposes with it once it is done, so train again after that"
+        )
+    run = TrainingRun(
+        status="running",
+        params=dict(params),
+        user_name=user,
+        lease_until=now + timedelta(seconds=lease),
+    )
     s.add(run)
     s.flush()
     return run.id
+
+
+def renew_run(s: Session, run_id: int, lease: float) -> None:
+    """Keep a running run alive for ``lease`` more seconds."""
+    run = s.get(TrainingRun, run_id)
+    if run is None:
+        raise KeyError(f"no training run with id {run_id}")
+    if run.status == "running":
+        run.lease_until = database_now(s) + timedelta(seconds=lease)
 
 
 def finish_run(

@@ -19,6 +19,9 @@ from core.store.models import ModelVersion, TrainingRun
 from core.store.rows import LabelledImageRow, ModelVersionRow, TrainingRunRow
 from core.store.sessions import Sessions
 
+#: Seconds a running training counts as alive unless renewed (it renews as it goes).
+TRAINING_LEASE = 120.0
+
 
 class LearningRecords:
     """The learning-loop calls of ``Project``."""
@@ -35,10 +38,22 @@ class LearningRecords:
 
     # --- the learning loop: training runs, model versions, labelled boxes ----------------------
 
-    def start_training_run(self, params: Mapping[str, Any]) -> int:
-        """Record a fine-tuning run as ``running`` with its JSON-able ``params``; its id."""
+    def start_training_run(self, params: Mapping[str, Any], lease: float = TRAINING_LEASE) -> int:
+        """Record a fine-tuning run of this user as ``running`` with its JSON-able
+        ``params``, alive for ``lease`` seconds unless renewed (:meth:`renew_training_run`);
+        its id.
+
+        Raises:
+            TrainingBusyError: another user's app runs a training now (one at a time per
+                project: two would each take the machine for one model version).
+        """
         with self._sessions.transaction(write=True) as s:
-            return learning.start_run(s, params)
+            return learning.start_run(s, params, self._sessions.user, lease)
+
+    def renew_training_run(self, run_id: int, lease: float = TRAINING_LEASE) -> None:
+        """Keep a running training alive for ``lease`` more seconds (KeyError: no run)."""
+        with self._sessions.transaction(write=True) as s:
+            learning.renew_run(s, run_id, lease)
 
     def finish_training_run(
         self,

@@ -199,7 +199,11 @@ class ModelVersion(Base):
 
 
 class TrainingRun(Base):
-    """One fine-tuning run; ``model_version_id`` is set once it produced a model."""
+    """One fine-tuning run; ``model_version_id`` is set once it produced a model.
+
+    A ``running`` run is held by ``user_name`` until ``lease_until`` (the database's clock),
+    which the training renews as it goes: while it lasts, another user's app does not start
+    a training of its own (revision 0004). A run whose lease ran out was killed."""
 
     __tablename__ = "training_run"
 
@@ -212,6 +216,8 @@ class TrainingRun(Base):
     status: Mapped[str]
     params: Mapped[dict[str, Any]]
     metrics: Mapped[dict[str, Any] | None]
+    user_name: Mapped[str | None]
+    lease_until: Mapped[datetime | None]
 
 
 class Event(Base):

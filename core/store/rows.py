@@ -33,6 +33,10 @@ class InvalidClassNameError(StoreError, ValueError):
     """A class name that is empty, too long or holds control characters."""
 
 
+class TrainingBusyError(StoreError):
+    """Another annotator's app is training a model version of this project now."""
+
+
 class StaleBoxError(StoreError):
     """A change of a box as an app showed it (its ``version``), refused because someone
     changed or deleted the box since (optimistic locking); nothing was saved.
@@ -246,6 +250,10 @@ class TrainingRunRow:
     model_version_id: int | None
     started_at: datetime
     finished_at: datetime | None
+    #: Who runs it (None: before revision 0004) and until when a running one counts as
+    #: alive (aware UTC).
+    user_name: str | None = None
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True)

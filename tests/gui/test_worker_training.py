@@ -141,3 +141,20 @@ def test_saliency_aligned_training_proposes_through_its_tuned_tail(qtbot, start,
     worker.submit([ProposeJob(fresh, folder / "fresh.png")])
     qtbot.waitUntil(lambda: fresh in ready, timeout=LONG)
     assert {b.class_name for b in project.box_records.boxes(fresh)} == {CLASS}
+
+
+def test_a_training_while_another_annotator_trains_is_refused_with_their_name(
+    qtbot, start, project, folder
+):
+    from core.store import Project
+
+    labelled_blobs(project, folder, 4)
+    with Project.open(project.location, folder, user="bob") as bob:
+        bob.learning_records.start_training_run({"backbone": "efficientnet_lite0"})
+        _thread, worker = start()
+        failures: list[tuple[int, str]] = []
+        worker.failed.connect(lambda image_id, reason: failures.append((image_id, reason)))
+        refused = train(qtbot, worker, TrainJob())
+    assert refused.result is None and "bob is training a model version" in refused.error
+    assert failures == [(-1, f"{TrainJob.label}: {refused.error}")]
+    assert [r.user_name for r in project.learning_records.training_runs()] == ["bob"]

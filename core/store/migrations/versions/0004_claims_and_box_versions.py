@@ -1,9 +1,11 @@
-"""Several annotators at once: claims on images under review, and a version on every box.
+"""Several annotators at once: claims on images under review, a version on every box, and
+who runs a training until when.
 
 ``claim`` holds one lease per image (who reviews it, until when: the database's clock, in
 UTC); ``box.version`` starts at 1 and grows on every change, so an edit made on what an
 app showed is refused once someone else changed the box (optimistic locking). Boxes
-written before this revision start at version 1.
+written before this revision start at version 1. ``training_run.user_name`` and
+``lease_until`` say who trains and until when the run counts as alive (renewed as it goes).
 
 Revision ID: 0004
 Revises: 0003
@@ -39,9 +41,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("image_id", name=op.f("pk_claim")),
     )
     op.create_index(op.f("ix_claim_expires_at"), "claim", ["expires_at"])
+    op.add_column("training_run", sa.Column("user_name", sa.String(), nullable=True))
+    op.add_column("training_run", sa.Column("lease_until", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("training_run") as batch:
+        batch.drop_column("lease_until")
+        batch.drop_column("user_name")
     op.drop_index(op.f("ix_claim_expires_at"), table_name="claim")
     op.drop_table("claim")
     with op.batch_alter_table("box", table_kwargs={"sqlite_autoincrement": True}) as batch:

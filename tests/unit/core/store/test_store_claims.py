@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.store import Project, StaleBoxError
+from core.store import Project, StaleBoxError, TrainingBusyError
 from tests.helpers.store import image_id
 
 
@@ -148,3 +148,20 @@ def test_claim_first_hands_out_no_image_finished_meanwhile(project, bob, images)
     bob.set_status(images[0], "done")
     bob.claim_records.release(images[0])
     assert project.claim_records.claim_first(waiting, statuses=("new",)) == images[1]
+
+
+def test_one_training_at_a_time_across_annotators(project, bob):
+    project.set_user("ann")
+    run = project.learning_records.start_training_run({"backbone": "x"}, lease=1.0)
+    with pytest.raises(TrainingBusyError, match="ann is training a model version"):
+        bob.learning_records.start_training_run({"backbone": "x"})
+    project.learning_records.renew_training_run(run, lease=1.5)
+    time.sleep(1.1)  # past the first lease: renewed, still alive
+    with pytest.raises(TrainingBusyError):
+        bob.learning_records.start_training_run({"backbone": "x"})
+    project.learning_records.finish_training_run(run, "done")
+    bob_run = bob.learning_records.start_training_run({"backbone": "x"}, lease=0.5)
+    (newest, _ann) = project.learning_records.training_runs()
+    assert (newest.id, newest.user_name, newest.status) == (bob_run, "bob", "running")
+    time.sleep(0.6)  # bob's app was killed mid-training: its lease runs out
+    project.learning_records.start_training_run({"backbone": "x"})
