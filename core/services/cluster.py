@@ -54,6 +54,7 @@ from core.services.project_proposals import (
     ProposeReport,
     pending_images,
     store_results,
+    stored_count,
 )
 from core.store import Project, StoreError
 
@@ -252,11 +253,11 @@ def _stored(
         "error": errors,
         "id": np.array([o.image_id for o in outcomes], dtype=np.int64),
         "boxes": np.array(
-            [-1 if o.result is None else len(o.result.proposals) for o in outcomes],
-            dtype=np.int64,
+            [-1 if (n := stored_count(o)) is None else n for o in outcomes], dtype=np.int64
         ),
         "problem": np.array(
-            ["" if o.result is not None else next(lines) for o in outcomes], dtype=object
+            ["" if o.result is not None or o.held_by else next(lines) for o in outcomes],
+            dtype=object,
         ),
     }
 
@@ -314,7 +315,7 @@ def propose_on_ray(
         else:
             _raise_failure(batch)
             report.add_counts(
-                (None if n < 0 else int(n) for n in batch["boxes"]),
+                (None if n == -1 else int(n) for n in batch["boxes"]),
                 (str(line) for line in batch["problem"] if line),
             )
         if after_batch is not None and after_batch(len(batch["id"])):

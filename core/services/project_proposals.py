@@ -22,7 +22,7 @@ from core.engine.backbones import load_backbone
 from core.engine.device import pick_device
 from core.engine.images import ImageLoadError, load_rgb
 from core.engine.proposals import ImageProposals, make_proposer, resize_for_network
-from core.services.proposal_rows import store_proposals
+from core.services.proposal_rows import store_batch
 from core.store import Project
 from core.store.models import Box, Image, Origin
 
@@ -57,6 +57,8 @@ class Outcome:
     path: str
     result: ImageProposals | None = None
     problem: str | None = None
+    #: Who holds the image, when it was left alone because an annotator reviews it.
+    held_by: str | None = None
 
 
 class ProposalMaker:
@@ -140,26 +142,18 @@ def pending_images(project: Project, model_version_id: int | None) -> list[tuple
 def store_results(
     project: Project, outcomes: Iterable[Outcome], model_version_id: int | None
 ) -> list[str]:
-    """Store a batch of outcomes; returns one line per image that could not be read
-    (marked ``unreadable`` unless a person reviewed it meanwhile), in the batch's order.
-
-    The project's classes are read once for the batch; each image is then stored in its
-    own transactions (:func:`~core.services.proposal_rows.store_proposals`): the store has
-    no call that writes several images at once."""
+    """Store a batch of outcomes in one transaction
+    (:func:`~core.services.proposal_rows.store_batch`); returns one line per image that
+    could not be read (marked ``unreadable`` unless a person reviewed it meanwhile), in the
+    batch's order. An image an annotator holds a claim on is left alone and gets its
+    :attr:`Outcome.held_by`: it stays pending for the next run."""
     outcomes = list(outcomes)
-    classes = None
-    if model_version_id is not None and any(o.result is not None for o in outcomes):
-        classes = project.class_records.classes()
+    held = store_batch(project, [(o.image_id, o.result) for o in outcomes], model_version_id)
     problems = []
     for outcome in outcomes:
-        if outcome.result is not None:
-            store_proposals(
-                project, outcome.image_id, outcome.result, model_version_id, classes=classes
-            )
-            continue
-        problems.append(outcome.problem or f"{outcome.path}: could not be proposed")
-        if project.image(outcome.image_id).status in ("new", "proposed"):
-            project.set_status(outcome.image_id, "unreadable")
+        outcome.held_by = held.get(outcome.image_id)
+        if outcome.result is None and outcome.held_by is None:
+            problems.append(outcome.problem or f"{outcome.path}: could not be proposed")
     return problems
 
 
@@ -171,20 +165,37 @@ class ProposeReport:
     proposed: int = 0
     boxes: int = 0
     problems: list[str] = field(default_factory=list)
+    #: Images left alone because an annotator was reviewing them (pending still).
+    held: int = 0
 
     def add(self, outcomes: list[Outcome], problems: list[str]) -> None:
         """Count a stored batch: its outcomes and the lines :func:`store_results` gave."""
-        self.add_counts([None if o.result is None else len(o.result.proposals) for o in outcomes])
+        self.add_counts([stored_count(o) for o in outcomes])
         self.problems.extend(problems)
 
     def add_counts(self, boxes: Iterable[int | None], problems: Iterable[str] = ()) -> None:
         """Count a batch stored elsewhere (by a Ray worker): per image its number of
-        proposals (None: not proposed), and the lines of the unreadable ones."""
+        proposals (None: not proposed; :data:`HELD`: held by an annotator), and the lines
+        of the unreadable ones."""
         for count in boxes:
-            if count is not None:
+            if count == HELD:
+                self.held += 1
+            elif count is not None:
                 self.proposed += 1
                 self.boxes += count
         self.problems.extend(problems)
+
+
+#: The count of an image left alone because an annotator holds it (see :func:`stored_count`).
+HELD = -2
+
+
+def stored_count(outcome: Outcome) -> int | None:
+    """How many proposals a stored outcome gave its image: None when it could not be
+    proposed, :data:`HELD` when the image was left alone for its reviewer."""
+    if outcome.held_by is not None:
+        return HELD
+    return None if outcome.result is None else len(outcome.result.proposals)
 
 
 #: Called after each stored batch with the images done in it; returning True stops the run.

@@ -19,8 +19,9 @@ from sqlalchemy import select
 
 from core.store import boxes as box_changes
 from core.store import queries
-from core.store.models import Event
-from core.store.rows import BoxRow, BoxSpec, box_row
+from core.store.claim_records import claimed_by_others
+from core.store.models import Event, Image
+from core.store.rows import BoxRow, BoxSpec, ImageProposalRows, box_row
 from core.store.sessions import Sessions
 
 
@@ -66,6 +67,41 @@ class BoxRecords:
                 if box.origin == "proposal":
                     box_changes.delete(s, box.id)
             return box_changes.add(s, image_id, boxes) if boxes else []
+
+    def store_proposal_batch(self, batch: Sequence[ImageProposalRows]) -> dict[int, str]:
+        """Store a batch of images' proposals in one transaction: for each image, its
+        still-proposed proposals are replaced by ``boxes`` (what a person reviewed or drew
+        stays), its size is set if unknown, and it becomes ``proposed`` if it was ``new``
+        or ``unreadable``; an image whose ``boxes`` is None becomes ``unreadable`` (unless
+        a person reviewed it). Images another user holds a claim on are left alone: their
+        boxes must not change under that annotator's hand.
+
+        Returns the images left alone: ``image id -> who holds it``. KeyError: no such
+        image (then nothing is stored).
+        """
+        with self._sessions.transaction(write=True) as s:
+            held = claimed_by_others(s, self._sessions.user, [i.image_id for i in batch])
+            for item in batch:
+                if item.image_id in held:
+                    continue
+                image = s.get(Image, item.image_id)
+                if image is None:
+                    raise KeyError(f"no image with id {item.image_id}")
+                if item.boxes is None:
+                    if image.status in ("new", "proposed"):
+                        image.status = "unreadable"
+                    continue
+                stale = queries.boxes(item.image_id, ["proposed"])
+                for box, _name in s.execute(stale).all():
+                    if box.origin == "proposal":
+                        box_changes.delete(s, box.id)
+                if item.boxes:
+                    box_changes.add(s, item.image_id, item.boxes)
+                if item.size is not None and (image.width is None or image.height is None):
+                    image.width, image.height = (int(v) for v in item.size)
+                if image.status in ("new", "unreadable"):
+                    image.status = "proposed"
+            return held
 
     def accept_box(
         self, box_id: int, class_name: str | None = None, *, seen: int | None = None

@@ -37,6 +37,18 @@ class ClaimRow:
     expires_at: datetime
 
 
+def claimed_by_others(
+    s: Session, user: str, image_ids: Iterable[int] | None = None
+) -> dict[int, str]:
+    """Who else holds a claim now, by image id (only of ``image_ids`` when given)."""
+    query = select(Claim.image_id, Claim.user_name).where(
+        Claim.expires_at > database_now(s), Claim.user_name != user
+    )
+    if image_ids is not None:
+        query = query.where(Claim.image_id.in_(list(image_ids)))
+    return {int(i): str(u) for i, u in s.execute(query)}
+
+
 class ClaimRecords:
     """The claim calls of :class:`~core.store.project.Project` (``project.claim_records``),
     on behalf of the project's user (:attr:`~core.store.project.Project.user`)."""

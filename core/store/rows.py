@@ -108,6 +108,17 @@ class BoxRow:
 
 
 @dataclass(frozen=True)
+class ImageProposalRows:
+    """What a proposer gave one image, to store with the others of its batch:
+    ``boxes`` its proposals (None: the file could not be read) and ``size`` its width and
+    height in pixels after orientation (None: unknown)."""
+
+    image_id: int
+    boxes: Sequence[BoxSpec] | None
+    size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class BoxSpec:
     """A box to add (what a :class:`BoxRow` holds but the ids): ``box`` is
     ``(x1, y1, x2, y2)`` in pixel edges. ``class_name`` None is allowed for a proposal still

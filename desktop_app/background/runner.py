@@ -178,7 +178,9 @@ class JobRunner:
                 continue
             try:
                 version_id = None if model is None else model.version_id
-                store_proposals(project, job.image_id, result, version_id)
+                if not store_proposals(project, job.image_id, result, version_id):
+                    self.worker.advance(generation, 1)  # someone claimed it meanwhile
+                    continue
                 self.maps.remember(job.image_id, result.saliency, replace=True)
             except Exception as exc:
                 reason = f"could not store its proposals: {reason_of(exc)}"

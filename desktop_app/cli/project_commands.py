@@ -148,6 +148,7 @@ def run_propose_project(args: argparse.Namespace) -> int:
         "proposed": report.proposed,
         "boxes": report.boxes,
         "unreadable": len(report.problems),
+        "held": report.held,
         "model_version": version,
         "engine": args.engine,
         "seconds": round(seconds, 2),
@@ -160,6 +161,11 @@ def run_propose_project(args: argparse.Namespace) -> int:
             f"{db}: {report.proposed} of {report.pending} pending images proposed "
             f"({report.boxes} boxes, {model}, {args.engine}); "
             f"{len(report.problems)} unreadable"
+            + (
+                f"; {report.held} held by annotators reviewing them (next run)"
+                if report.held
+                else ""
+            )
         )
     return 1 if report.problems else 0
 

@@ -58,3 +58,16 @@ def test_a_stopped_run_resumes_with_the_rest_and_stores_the_proposers_boxes(proj
         project.data_folder / "m.pt", DEFAULT_BACKBONE, ["blob"]
     )
     assert len(pending_images(project, version)) == 6
+
+
+def test_an_image_an_annotator_is_reviewing_is_left_for_the_next_run(project):
+    held = project.image_by_path("blob1.png").id
+    with Project.open(project.location, project.root, user="bob") as bob:
+        bob.claim_records.claim(held)
+        report = propose_project(project, SPEC, batch_size=3)
+        assert (report.pending, report.proposed, report.held) == (6, 4, 1)
+        assert project.box_records.boxes(held) == [] and project.image(held).status == "new"
+        bob.claim_records.release(held)
+    again = propose_project(project, SPEC, batch_size=3)
+    assert (again.pending, again.proposed, again.held) == (2, 1, 0)  # and broken.png
+    assert project.box_records.boxes(held)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.store import Project, StaleBoxError, TrainingBusyError
+from core.store.rows import BoxSpec, ImageProposalRows
 from tests.helpers.store import image_id
 
 
@@ -165,3 +166,35 @@ def test_one_training_at_a_time_across_annotators(project, bob):
     assert (newest.id, newest.user_name, newest.status) == (bob_run, "bob", "running")
     time.sleep(0.6)  # bob's app was killed mid-training: its lease runs out
     project.learning_records.start_training_run({"backbone": "x"})
+
+
+def test_a_batch_of_proposals_is_one_call_and_leaves_the_images_others_hold(project, bob, images):
+    project.set_user("ann")
+    reviewed, held, broken, fresh = images
+    kept = project.box_records.add_box(reviewed, "cat", (1, 1, 9, 9))
+    project.box_records.add_box(
+        reviewed, None, (2, 2, 8, 8), origin="proposal", state="proposed", hint="old"
+    )
+    bob.claim_records.claim(held)
+
+    def proposal(hint: str) -> BoxSpec:
+        return BoxSpec(None, (3, 3, 7, 7), origin="proposal", state="proposed", hint=hint)
+
+    left = project.box_records.store_proposal_batch(
+        [
+            ImageProposalRows(reviewed, [proposal("new")], (40, 30)),
+            ImageProposalRows(held, [proposal("new")], (40, 30)),
+            ImageProposalRows(broken, None),
+            ImageProposalRows(fresh, [], (50, 20)),
+        ]
+    )
+    assert left == {held: "bob"}
+    assert [(b.id == kept, b.hint) for b in project.box_records.boxes(reviewed)] == [
+        (True, None),
+        (False, "new"),
+    ]
+    assert project.box_records.boxes(held) == [] and project.image(held).status == "new"
+    assert project.image(broken).status == "unreadable"
+    row = project.image(fresh)
+    assert (row.status, row.width, row.height) == ("proposed", 50, 20)
+    assert (project.image(reviewed).width, project.image(reviewed).height) == (40, 30)
