@@ -2,8 +2,10 @@
 
 While the project has an active model version (``Project.active_model_version``, checked
 before each batch), proposals come from that learned model
-(:class:`~desktop_app.background.training.ActiveModel`); a version that cannot be loaded is reported
-once and proposals stay zero-shot.
+(:class:`~desktop_app.background.training.ActiveModel`). A version that cannot be loaded
+(its file not yet on this annotator's mount, say) is reported once and tried again before
+each batch; meanwhile proposals are zero-shot and :attr:`ActiveModelSlot.unloadable` is
+true, so the worker replaces no one's proposals with them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class ActiveModelSlot:
     def __init__(self) -> None:
         self.model: ActiveModel | None = None
         self._failed: int | None = None  # the version that failed to load, reported
+        #: The project has an active version this worker could not load (last checked).
+        self.unloadable = False
 
     def get(
         self,
@@ -47,14 +51,19 @@ class ActiveModelSlot:
             self.model = None
         elif self.model is None or self.model.version_id != version.id:
             self.model = None
-            if self._failed != version.id:
-                assert proposer is not None
-                try:
-                    self.model = ActiveModel.load(version, proposer.backbone)
-                except Exception as exc:
+            assert proposer is not None
+            try:
+                self.model = ActiveModel.load(version, proposer.backbone)
+            except Exception as exc:
+                if self._failed != version.id:
                     self._failed = version.id
                     reason = f"could not load model version {version.id}: {reason_of(exc)}"
-                    report(NO_IMAGE, f"{reason}; proposing zero-shot")
+                    report(
+                        NO_IMAGE,
+                        f"{reason}; proposing zero-shot for images without proposals only "
+                        "(the others keep theirs) until it can be read",
+                    )
+        self.unloadable = version is not None and self.model is None
         return self.model
 
     def clear(self) -> None:

@@ -136,7 +136,11 @@ class JobRunner:
             if not self.worker.is_current(generation):
                 return
             try:
-                wanted = job.image_id not in claimed and should_propose(project, job)
+                wanted = (
+                    job.image_id not in claimed
+                    and not (job.force and self.models.unloadable)  # would undo a model's
+                    and should_propose(project, job)
+                )
                 if wanted:
                     path = job.path if Path(job.path).is_absolute() else project.root / job.path
                     todo.append((job, load_rgb(path).rgb))

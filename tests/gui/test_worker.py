@@ -294,6 +294,29 @@ def test_images_another_annotator_holds_are_not_proposed(qtbot, start, project, 
     assert project.box_records.boxes(held) and project.image(held).status == "proposed"
 
 
+def test_an_active_version_that_cannot_be_read_replaces_no_ones_proposals(
+    qtbot, start, project, image_ids
+):
+    """Found by a newcomer: another annotator's model file not yet on this mount made the
+    worker replace that annotator's proposals with zero-shot ones."""
+    proposed, new = image_ids[0], image_ids[1]
+    _thread, worker = start(batch_size=4)
+    run_to_end(qtbot, worker, job_list(project, [proposed]))
+    before = [b.id for b in project.box_records.boxes(proposed)]
+    version = project.learning_records.add_model_version(
+        project.data_folder / "models" / "not-here-yet.pt", "efficientnet_lite0", ["cat"]
+    )
+    project.learning_records.set_active_model_version(version)
+    failures: list[str] = []
+    worker.failed.connect(lambda _image_id, reason: failures.append(reason))
+    run_to_end(qtbot, worker, job_list(project, [proposed]), force=True)  # a re-proposal
+    run_to_end(qtbot, worker, job_list(project, [new]))
+    assert [b.id for b in project.box_records.boxes(proposed)] == before  # kept
+    assert project.box_records.boxes(new) and project.image(new).status == "proposed"
+    assert len(failures) == 1 and f"could not load model version {version}" in failures[0]
+    assert "images without proposals only" in failures[0]
+
+
 def test_a_reproposal_of_the_image_on_screen_waits_until_it_is_left(
     qtbot, start, project, image_ids
 ):
