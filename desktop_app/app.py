@@ -194,6 +194,8 @@ class Session:
         except ValueError as exc:
             self.window.show_error(str(exc))
             return False
+        if self.controller is not None:
+            self.controller.team.rename(name)  # its claims move to the new name
         if self.project is not None:
             self.project.set_user(name)
             self._show_title()

@@ -23,7 +23,7 @@ from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEditor
 from desktop_app.class_edits import ClassEditor
 from desktop_app.job_desk import JobDesk
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
-from desktop_app.team_watch import TeamWatch, until
+from desktop_app.team_watch import TeamWatch
 from ui.box_view import BoxView
 from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
@@ -137,8 +137,10 @@ class Controller(QObject):
         #: The boxes of the shown image as the screen shows them (their versions are what
         #: an edit is checked against: see :mod:`desktop_app.box_edits`).
         self.shown_boxes: dict[int, BoxRow] = {}
-        self.team = TeamWatch(project, window.image_model, parent=self)
+        self.team = TeamWatch(project, window.image_model, window.set_claim, parent=self)
         self.team.active_version_changed.connect(self.model_changed.emit)
+        self.team.claims_changed.connect(self._others_moved)
+        self.team.classes_changed.connect(self._classes_changed_elsewhere)
         self.order, self.status_filter, self.class_filter = remembered_choices(project)
         self.jobs = JobDesk(project, window, self.submit_task, self.model_changed.emit)
         self.edits = BoxEditor(project, window, canvas, self.undo_stack, self)
@@ -302,13 +304,7 @@ class Controller(QObject):
             self.canvas.clear_hidden()
         self.refresh(row.id)
         self.select_best_proposal()
-        claim = self.team.take(row.id)
-        self.window.set_claim(
-            None
-            if claim is None
-            else f"{claim.user_name} is reviewing this image (until {until(claim)}): "
-            "your changes may conflict with theirs"
-        )
+        self.team.take(row.id)  # and the note when someone else holds it
         self._show_map(row)
         self.window.select_image(row.id)
         self._update_position()
@@ -318,6 +314,23 @@ class Controller(QObject):
     def show_image_id(self, image_id: int) -> None:
         if image_id in self._position:
             self.show_index(self._position[image_id])
+
+    def _others_moved(self, image_ids: list[int]) -> None:
+        """Other annotators took or let go of these images: show their rows as stored
+        now (statuses and box counts they changed); the canvas keeps the boxes on screen
+        until this annotator changes them or moves on."""
+        for image_id in image_ids:
+            self._refresh_row(image_id)
+
+    def _classes_changed_elsewhere(self) -> None:
+        """Another annotator added, renamed or removed a class: show the project's classes
+        (not while the class field is being typed in)."""
+        combo = self.window.class_combo
+        if combo.hasFocus() or (combo.lineEdit() is not None and combo.lineEdit().hasFocus()):
+            return
+        counts = self.project.class_records.class_counts()
+        self.window.set_classes(counts, self.window.current_class() or None)
+        self.window.image_list.set_filter_classes(list(counts))
 
     def next_unreviewed(self) -> None:
         """Show the next image in the list that needs review and nobody else holds (it is
@@ -337,12 +350,16 @@ class Controller(QObject):
         held = f"; {count} image{'s' if count != 1 else ''} held by others" if others else ""
         self.window.statusBar().showMessage(f"Every image is reviewed{held}", 3000)
 
-    def refresh(self, image_id: int) -> None:
-        """Redraw the boxes of ``image_id`` (if shown) and its list row, from the store."""
-        row = self.project.image(image_id)
+    def _refresh_row(self, image_id: int) -> None:
+        """Show the image's list row as stored now (if listed)."""
         if image_id in self._position:
+            row = self.project.image(image_id)
             self.rows[self._position[image_id]] = row
             self.window.image_model.update_row(list_row(row))
+
+    def refresh(self, image_id: int) -> None:
+        """Redraw the boxes of ``image_id`` (if shown) and its list row, from the store."""
+        self._refresh_row(image_id)
         if image_id == self.current_id():
             selected = self.canvas.selected_id()
             shown = [] if self.unreadable is not None else self.project.box_records.boxes(image_id)

@@ -153,3 +153,28 @@ def test_a_model_version_made_active_elsewhere_reaches_the_other_app(qtbot, anno
         alice_c.team.renew()
     with qtbot.assertNotEmitted(alice_c.model_changed):
         alice_c.team.renew()  # announced once
+
+
+def test_what_the_other_changes_reaches_the_list_the_note_and_the_classes(qtbot, annotators):
+    """Found by a newcomer: a note of the other's claim outlived it, a row fell back to the
+    status it had before the other finished it, the other's classes were missing, and a
+    claim taken before File > User name stayed under the old name."""
+    (alice_window, alice, alice_c), (bob_window, _bob, bob_c) = annotators
+    ids = [row.id for row in alice.images()]
+    assert bob_window.claim_label.isVisibleTo(bob_window)  # Alice holds ids[0]
+    press(qtbot, alice_window, Qt.Key_Space)  # she accepts its proposal: done, next
+    assert alice_c.current_id() == ids[1]
+    bob_c.team.renew()  # his 10 s look: she let go of ids[0], which is done now
+    assert not bob_window.claim_label.isVisibleTo(bob_window)
+    assert status_cell(bob_window, ids[0]) == "done"
+    assert status_cell(bob_window, ids[1]) == "by alice"
+    # Alice renames herself: her claim moves with her.
+    alice_c.team.rename("alice.k")
+    bob_c.team.renew()
+    assert status_cell(bob_window, ids[1]) == "by alice.k"
+    alice_c.team.renew()
+    assert status_cell(alice_window, ids[1]) == "proposed"  # her own, not "by alice"
+    # Bob adds a class; Alice's panel and class field get it on her next look.
+    bob_c.edits.set_class("pear")
+    alice_c.team.renew()
+    assert "pear" in [alice_window.class_combo.itemText(i) for i in range(3)]
