@@ -326,7 +326,8 @@ class Controller(QObject):
         """Another annotator added, renamed or removed a class: show the project's classes
         (not while the class field is being typed in)."""
         combo = self.window.class_combo
-        if combo.hasFocus() or (combo.lineEdit() is not None and combo.lineEdit().hasFocus()):
+        field = combo.lineEdit()
+        if combo.hasFocus() or (field is not None and field.hasFocus()):
             return
         counts = self.project.class_records.class_counts()
         self.window.set_classes(counts, self.window.current_class() or None)
