@@ -141,6 +141,7 @@ class Controller(QObject):
         self.team.active_version_changed.connect(self.model_changed.emit)
         self.team.claims_changed.connect(self._others_moved)
         self.team.classes_changed.connect(self._classes_changed_elsewhere)
+        self.team.looked.connect(self._redraw_if_changed_elsewhere)
         self.order, self.status_filter, self.class_filter = remembered_choices(project)
         self.jobs = JobDesk(project, window, self.submit_task, self.model_changed.emit)
         self.edits = BoxEditor(project, window, canvas, self.undo_stack, self)
@@ -321,6 +322,32 @@ class Controller(QObject):
         until this annotator changes them or moves on."""
         for image_id in image_ids:
             self._refresh_row(image_id)
+
+    def _redraw_if_changed_elsewhere(self) -> None:
+        """Someone else changed the boxes of the image on screen: show them as stored, and
+        who did it, unless the annotator is drawing or dragging right now (then their
+        next change is checked against the versions shown, see :mod:`desktop_app.box_edits`)."""
+        image_id = self.current_id()
+        if image_id is None or self.unreadable is not None or self.canvas.is_busy():
+            return
+        stored = self.project.box_records.boxes(image_id)
+        shown = {b.id: b.version for b in self.shown_boxes.values()}
+        if {b.id: b.version for b in stored} == shown:
+            return
+        others = sorted(
+            {
+                b.updated_by
+                for b in stored
+                if shown.get(b.id) != b.version and b.updated_by not in (None, self.project.user)
+            }
+        )
+        removed = set(shown) - {b.id for b in stored}
+        self.refresh(image_id)  # this app's own worker: silently
+        if others or removed:
+            who = ", ".join(others) or "someone"
+            self.window.statusBar().showMessage(
+                f"{who} changed this image's boxes: shown as they are now", 6000
+            )
 
     def _classes_changed_elsewhere(self) -> None:
         """Another annotator added, renamed or removed a class: show the project's classes

@@ -50,11 +50,13 @@ class TeamWatch(QObject):
             last look (their rows may show statuses the others changed).
         classes_changed(): the project's classes are not the ones seen last (another
             annotator added or renamed one).
+        looked(): a renewal is done (the screen may check what else changed).
     """
 
     active_version_changed = Signal()
     claims_changed = Signal(list)
     classes_changed = Signal()
+    looked = Signal()
 
     def __init__(
         self,
@@ -140,6 +142,7 @@ class TeamWatch(QObject):
             self._active = active
             log.info("model version %s was made active elsewhere", active)
             self.active_version_changed.emit()
+        self.looked.emit()
 
     def note_active(self) -> None:
         """This app now proposes with the project's active model version."""

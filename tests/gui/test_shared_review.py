@@ -178,3 +178,22 @@ def test_what_the_other_changes_reaches_the_list_the_note_and_the_classes(qtbot,
     bob_c.edits.set_class("pear")
     alice_c.team.renew()
     assert "pear" in [alice_window.class_combo.itemText(i) for i in range(3)]
+
+
+def test_the_image_on_screen_shows_what_the_other_changed_unless_a_drag_is_on(
+    qtbot, annotators
+):
+    (alice_window, alice, alice_c), (bob_window, bob, bob_c) = annotators
+    image = alice_c.current_id()
+    (box,) = alice.box_records.boxes(image)
+    alice_c.canvas.start_drawing()  # Alice is about to draw: nothing moves under her
+    press(qtbot, bob_window, Qt.Key_X)  # Bob, on the same image, rejects the proposal
+    alice_c.team.renew()
+    assert [b.state for b in alice_c.canvas.all_boxes()] == ["proposed"]
+    alice_c.canvas.cancel_drawing()
+    alice_c.team.renew()  # her next 10 s look
+    assert [b.state for b in alice_c.canvas.all_boxes()] == ["rejected"]
+    assert alice_window.statusBar().currentMessage() == (
+        "bob changed this image's boxes: shown as they are now"
+    )
+    assert alice_c.shown_boxes[box.id].updated_by == "bob"

@@ -31,7 +31,7 @@ from ui.box_view import BoxView
 from ui.canvas import graphics
 from ui.canvas.box_layer import BoxLayer
 from ui.canvas.heatmap_layer import HeatmapLayer
-from ui.canvas.input import CanvasInput
+from ui.canvas.input import CanvasInput, Drag
 
 PLACEHOLDER_WIDTH = 60  # characters a line of placeholder text holds
 ZOOM_STEP = 1.25  # zoom factor per wheel notch and per Ctrl+= / Ctrl+-
@@ -228,6 +228,11 @@ class Canvas(QGraphicsView):
     def is_drawing(self) -> bool:
         """Whether draw mode is on."""
         return self.input.drawing
+
+    def is_busy(self) -> bool:
+        """Whether the annotator is drawing, moving, resizing or panning right now (then
+        the boxes must not be replaced under the mouse)."""
+        return self.input.drawing or self.input.drag is not Drag.NONE
 
     def image_size(self) -> tuple[float, float] | None:
         """``(W, H)`` of the image shown, in its pixels; None for a placeholder or nothing."""
