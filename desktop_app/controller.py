@@ -23,6 +23,7 @@ from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEditor
 from desktop_app.class_edits import ClassEditor
 from desktop_app.job_desk import JobDesk
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
+from desktop_app.others_on_screen import OthersOnScreen
 from desktop_app.team_watch import TeamWatch
 from ui.box_view import BoxView
 from ui.canvas.view import Canvas
@@ -104,7 +105,8 @@ class Controller(QObject):
     boxes were accepted since the newest version was trained (see
     :class:`~desktop_app.retraining.RetrainTrigger`). The image shown is claimed for
     review through :attr:`team` (:class:`~desktop_app.team_watch.TeamWatch`), and "next
-    image that needs review" skips images other annotators hold.
+    image that needs review" skips images other annotators hold; what they change reaches the
+    screen through :attr:`others` (:class:`~desktop_app.others_on_screen.OthersOnScreen`).
     """
 
     model_changed = Signal()
@@ -139,9 +141,8 @@ class Controller(QObject):
         self.shown_boxes: dict[int, BoxRow] = {}
         self.team = TeamWatch(project, window.image_model, window.set_claim, parent=self)
         self.team.active_version_changed.connect(self.model_changed.emit)
-        self.team.claims_changed.connect(self._others_moved)
-        self.team.classes_changed.connect(self._classes_changed_elsewhere)
-        self.team.looked.connect(self._redraw_if_changed_elsewhere)
+        self.others = OthersOnScreen(project, window, canvas, self)
+        self.others.follow(self.team)
         self.order, self.status_filter, self.class_filter = remembered_choices(project)
         self.jobs = JobDesk(project, window, self.submit_task, self.model_changed.emit)
         self.edits = BoxEditor(project, window, canvas, self.undo_stack, self)
@@ -316,50 +317,6 @@ class Controller(QObject):
         if image_id in self._position:
             self.show_index(self._position[image_id])
 
-    def _others_moved(self, image_ids: list[int]) -> None:
-        """Other annotators took or let go of these images: show their rows as stored
-        now (statuses and box counts they changed); the canvas keeps the boxes on screen
-        until this annotator changes them or moves on."""
-        for image_id in image_ids:
-            self._refresh_row(image_id)
-
-    def _redraw_if_changed_elsewhere(self) -> None:
-        """Someone else changed the boxes of the image on screen: show them as stored, and
-        who did it, unless the annotator is drawing or dragging right now (then their
-        next change is checked against the versions shown, see :mod:`desktop_app.box_edits`)."""
-        image_id = self.current_id()
-        if image_id is None or self.unreadable is not None or self.canvas.is_busy():
-            return
-        stored = self.project.box_records.boxes(image_id)
-        shown = {b.id: b.version for b in self.shown_boxes.values()}
-        if {b.id: b.version for b in stored} == shown:
-            return
-        others = sorted(
-            {
-                b.updated_by
-                for b in stored
-                if shown.get(b.id) != b.version and b.updated_by not in (None, self.project.user)
-            }
-        )
-        removed = set(shown) - {b.id for b in stored}
-        self.refresh(image_id)  # this app's own worker: silently
-        if others or removed:
-            who = ", ".join(others) or "someone"
-            self.window.statusBar().showMessage(
-                f"{who} changed this image's boxes: shown as they are now", 6000
-            )
-
-    def _classes_changed_elsewhere(self) -> None:
-        """Another annotator added, renamed or removed a class: show the project's classes
-        (not while the class field is being typed in)."""
-        combo = self.window.class_combo
-        field = combo.lineEdit()
-        if combo.hasFocus() or (field is not None and field.hasFocus()):
-            return
-        counts = self.project.class_records.class_counts()
-        self.window.set_classes(counts, self.window.current_class() or None)
-        self.window.image_list.set_filter_classes(list(counts))
-
     def next_unreviewed(self) -> None:
         """Show the next image in the list that needs review and nobody else holds (it is
         claimed at once, so two annotators asking together get different images)."""
@@ -378,7 +335,7 @@ class Controller(QObject):
         held = f"; {count} image{'s' if count != 1 else ''} held by others" if others else ""
         self.window.statusBar().showMessage(f"Every image is reviewed{held}", 3000)
 
-    def _refresh_row(self, image_id: int) -> None:
+    def refresh_row(self, image_id: int) -> None:
         """Show the image's list row as stored now (if listed)."""
         if image_id in self._position:
             row = self.project.image(image_id)
@@ -387,7 +344,7 @@ class Controller(QObject):
 
     def refresh(self, image_id: int) -> None:
         """Redraw the boxes of ``image_id`` (if shown) and its list row, from the store."""
-        self._refresh_row(image_id)
+        self.refresh_row(image_id)
         if image_id == self.current_id():
             selected = self.canvas.selected_id()
             shown = [] if self.unreadable is not None else self.project.box_records.boxes(image_id)

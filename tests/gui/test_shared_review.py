@@ -180,10 +180,8 @@ def test_what_the_other_changes_reaches_the_list_the_note_and_the_classes(qtbot,
     assert "pear" in [alice_window.class_combo.itemText(i) for i in range(3)]
 
 
-def test_the_image_on_screen_shows_what_the_other_changed_unless_a_drag_is_on(
-    qtbot, annotators
-):
-    (alice_window, alice, alice_c), (bob_window, bob, bob_c) = annotators
+def test_the_image_on_screen_shows_what_the_other_changed_unless_a_drag_is_on(qtbot, annotators):
+    (alice_window, alice, alice_c), (bob_window, _bob, _bob_c) = annotators
     image = alice_c.current_id()
     (box,) = alice.box_records.boxes(image)
     alice_c.canvas.start_drawing()  # Alice is about to draw: nothing moves under her
