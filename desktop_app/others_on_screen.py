@@ -23,6 +23,8 @@ class SharedScreen(Protocol):
     def current_id(self) -> int | None: ...
     def refresh(self, image_id: int) -> None: ...
     def refresh_row(self, image_id: int) -> None: ...
+    def refresh_current(self) -> None: ...
+    def show_class_counts(self) -> None: ...
 
 
 class OthersOnScreen:
@@ -50,10 +52,11 @@ class OthersOnScreen:
         team.looked.connect(self.redraw_if_changed)
 
     def rows_moved(self, image_ids: list[int]) -> None:
-        """Other annotators took or let go of these images: show their rows as stored
-        now (statuses and box counts they changed)."""
+        """These images were taken or let go by others, or their boxes changed: show
+        their rows as stored now (statuses and box counts) and the classes' box counts."""
         for image_id in image_ids:
             self.screen.refresh_row(image_id)
+        self.screen.show_class_counts()
 
     def redraw_if_changed(self) -> None:
         """Someone else changed the boxes of the image on screen: show them as stored, and
@@ -87,3 +90,5 @@ class OthersOnScreen:
         counts = self.project.class_records.class_counts()
         self.window.set_classes(counts, self.window.current_class() or None)
         self.window.image_list.set_filter_classes(list(counts))
+        if not self.canvas.is_busy():  # a proposal's caption shows the current class
+            self.screen.refresh_current()

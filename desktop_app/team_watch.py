@@ -46,8 +46,9 @@ class TeamWatch(QObject):
     Signals:
         active_version_changed(): the project's active model version is not the one this
             app last proposed with (another instance trained or chose one).
-        claims_changed(image_ids): these images were claimed or let go by others since the
-            last look (their rows may show statuses the others changed).
+        claims_changed(image_ids): these images were claimed or let go by others, or
+            their boxes changed (by anyone), since the last look: their rows may show
+            statuses and box counts that changed.
         classes_changed(): the project's classes are not the ones seen last (another
             annotator added or renamed one).
         looked(): a renewal is done (the screen may check what else changed).
@@ -75,6 +76,7 @@ class TeamWatch(QObject):
         self.others: dict[int, ClaimRow] = {}
         self._active = self._active_version()
         self._classes = project.class_records.classes()
+        self._event, _ = project.box_records.images_changed_since(0)
         self.held_by_others()
         self.timer = QTimer(self)
         self.timer.setInterval(round(min(lease / 3, REFRESH) * 1000))
@@ -132,9 +134,12 @@ class TeamWatch(QObject):
         try:
             active = self._active_version()
             classes = self.project.class_records.classes()
+            self._event, touched = self.project.box_records.images_changed_since(self._event)
         except StoreError as exc:
             log.warning("could not read the active model version and classes: %s", exc)
             return
+        if touched:
+            self.claims_changed.emit(touched)
         if classes != self._classes:
             self._classes = classes
             self.classes_changed.emit()

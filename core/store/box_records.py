@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.store import boxes as box_changes
 from core.store import queries
@@ -160,6 +160,14 @@ class BoxRecords:
         query = queries.boxes(image_id, states)
         with self._sessions.transaction() as s:
             return [box_row(box, name) for box, name in s.execute(query)]
+
+    def images_changed_since(self, event_id: int) -> tuple[int, list[int]]:
+        """The newest event id and the images whose boxes changed after event
+        ``event_id`` (by anyone: what another app needs to redraw), in id order."""
+        with self._sessions.transaction() as s:
+            newest = s.scalar(select(func.max(Event.id))) or 0
+            query = select(Event.image_id).where(Event.id > event_id).distinct()
+            return newest, sorted(int(i) for i in s.scalars(query))
 
     def events(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The event log, newest first: id, at (aware UTC datetime), image_id, box_id,

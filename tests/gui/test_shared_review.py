@@ -195,3 +195,20 @@ def test_the_image_on_screen_shows_what_the_other_changed_unless_a_drag_is_on(qt
         "bob changed this image's boxes: shown as they are now"
     )
     assert alice_c.shown_boxes[box.id].updated_by == "bob"
+
+
+def test_an_image_the_other_finished_between_two_looks_shows_done(qtbot, annotators):
+    """Found by a newcomer: an image Bob held for 2 s, between two of Alice's looks,
+    stayed "proposed" in her list (and her class counts stale) after he finished it."""
+    (alice_window, alice, alice_c), (bob_window, _bob, bob_c) = annotators
+    ids = [row.id for row in alice.images()]
+    alice_c.team.renew()
+    bob_c.show_image_id(ids[2])
+    press(qtbot, bob_window, Qt.Key_Space)  # accepted, done, on to the next
+    bob_c.show_image_id(ids[3])
+    assert status_cell(alice_window, ids[2]) == "proposed"  # before her next look
+    alice_c.team.renew()
+    assert status_cell(alice_window, ids[2]) == "done"
+    counts = alice.class_records.class_counts()
+    assert counts["cat"] == 1
+    assert "cat (1)" in alice_window.classes_panel.list.item(0).text()

@@ -198,3 +198,14 @@ def test_a_batch_of_proposals_is_one_call_and_leaves_the_images_others_hold(proj
     row = project.image(fresh)
     assert (row.status, row.width, row.height) == ("proposed", 50, 20)
     assert (project.image(reviewed).width, project.image(reviewed).height) == (40, 30)
+
+
+def test_images_changed_since_an_event_are_what_another_app_redraws(project, bob, images):
+    newest, changed = project.box_records.images_changed_since(0)
+    assert (newest, changed) == (0, [])
+    box = bob.box_records.add_box(images[2], "cat", (1, 1, 9, 9))
+    bob.box_records.add_box(images[0], "cat", (1, 1, 9, 9))
+    newest, changed = project.box_records.images_changed_since(newest)
+    assert changed == [images[0], images[2]]
+    bob.box_records.delete_box(box)
+    assert project.box_records.images_changed_since(newest)[1] == [images[2]]
