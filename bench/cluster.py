@@ -25,7 +25,9 @@ from bench.common import DATASETS
 from core.engine.backbones import DEFAULT_BACKBONE, load_backbone
 from core.engine.images import list_images
 from core.scoring.review_queue import score_project
-from core.services.cluster import Cluster, propose_on_ray, quiet_data, score_on_ray
+from core.services.cluster import Cluster, quiet_data
+from core.services.cluster_proposals import propose_on_ray
+from core.services.cluster_scores import score_on_ray
 from core.services.project_proposals import ProposalSpec, propose_project
 from core.store import Project
 

@@ -24,14 +24,14 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop_app.background.jobs import NO_IMAGE, ProposeJob, Task
 from desktop_app.logs import log, log_to_file, log_to_project, shared_log_file, stop_project_log
+from desktop_app.model_versions import ModelVersionsWindow
 from desktop_app.timings import TIMINGS, mark
 from ui.canvas.view import Canvas
 from ui.dialogs.settings import ProposalSettings, SettingsDialog
 from ui.main_window import MainWindow
-from ui.panels.model_versions import ModelVersionsDialog, VersionView
 
 if TYPE_CHECKING:  # the store, the controller and torch load after the first paint
-    from core.store import ModelVersionRow, Project
+    from core.store import Project
     from desktop_app.background.worker import ProposalWorker
     from desktop_app.controller import Controller
     from desktop_app.export_runner import ExportRunner
@@ -49,16 +49,6 @@ UNREVIEWED = ("new", "proposed")
 NO_RESTART = ("retrain_after", "align_saliency", "pseudo_labels")
 
 
-def version_view(row: ModelVersionRow) -> VersionView:
-    """What the model versions dialog lists of a version."""
-    per_class = row.metrics.get("classes") or {}
-    choices = {}
-    for name, figures in per_class.items():
-        chosen = figures.get("choice", "")
-        choices[name] = (chosen, (figures.get("cv_corloc") or {}).get(chosen))
-    return VersionView(row.id, row.created_at, row.classes, row.metrics.get("images"), choices)
-
-
 class Session:
     """What is open: a project with its controller and proposal worker (at most one)."""
 
@@ -70,11 +60,11 @@ class Session:
         self.thread: QThread | None = None
         self.worker: ProposalWorker | None = None
         self._cancel: QMetaObject.Connection | None = None
-        self.versions_dialog: ModelVersionsDialog | None = None
+        self.versions = ModelVersionsWindow(window, lambda: self.project, self.repropose_unreviewed)
         window.open_folder_requested.connect(self.open)
         window.open_project_requested.connect(self.open)
         window.settings_requested.connect(self.edit_settings)
-        window.model_versions_requested.connect(self.show_model_versions)
+        window.model_versions_requested.connect(self.versions.show)
         window.export_requested.connect(self.export)
         window.user_name_requested.connect(self.edit_user_name)
         self.export_runner: ExportRunner | None = None
@@ -397,46 +387,11 @@ class Session:
         if deferred and self.project.image(image_id).status in UNREVIEWED:
             self.propose_image(image_id)
 
-    def show_model_versions(self) -> None:
-        """Show the model versions (non-modal); choosing one makes it active."""
-        if self.project is None:
-            return
-        if self.versions_dialog is not None:
-            self.versions_dialog.close()
-            self.versions_dialog.deleteLater()
-        active = self.project.learning_records.active_model_version()
-        self.versions_dialog = ModelVersionsDialog(
-            [version_view(v) for v in self.project.learning_records.model_versions()],
-            None if active is None else active.id,
-            self.window,
-        )
-        self.versions_dialog.version_chosen.connect(self.use_model_version)
-        self.versions_dialog.show()
-
-    def use_model_version(self, version_id: int | None) -> None:
-        """Propose with this model version (None: zero-shot) from now on; unreviewed
-        images are proposed again."""
-        from core.store import StoreError
-
-        if self.project is None:
-            return
-        try:
-            self.project.learning_records.set_active_model_version(version_id)
-        except (KeyError, StoreError) as exc:
-            self.window.show_error(str(exc))
-            return
-        what = "zero-shot" if version_id is None else f"model version {version_id}"
-        self.window.statusBar().showMessage(f"Proposing with {what}", 4000)
-        self.repropose_unreviewed()
-
     def close(self, timeout_ms: int = 60_000) -> None:
         """Cancel every job, stop the worker (waiting up to ``timeout_ms`` for it) and
         close the project (everything is already saved). A cancelled training leaves the
         active model version as it was."""
-        if self.versions_dialog is not None:
-            self.versions_dialog.close()
-            self.versions_dialog.deleteLater()
-            self.versions_dialog = None
+        self.versions.close()
         self._stop_worker(timeout_ms)
         if self.controller is not None:
             self.controller.disconnect_all()

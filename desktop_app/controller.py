@@ -17,66 +17,28 @@ from PySide6.QtGui import QUndoStack
 
 from core.engine.images import ImageLoadError, load_display
 from core.store import BoxRow, ImageRow, Project
-from core.store.models import STATUSES
 from desktop_app.background.jobs import MapJob, Task
 from desktop_app.box_edits import CURRENT_CLASS_KEY, BoxEditor
 from desktop_app.class_edits import ClassEditor
 from desktop_app.job_desk import JobDesk
 from desktop_app.map_selector import MAP_TYPES, TYPED_MAPS, TypedMaps
 from desktop_app.others_on_screen import OthersOnScreen
+from desktop_app.store_views import (
+    CLASS_FILTER_KEY,
+    SORT_KEY,
+    STATUS_FILTER_KEY,
+    box_view,
+    list_row,
+    remembered_choices,
+)
 from desktop_app.team_watch import TeamWatch
-from ui.box_view import BoxView
 from ui.canvas.view import Canvas
 from ui.main_window import MainWindow
-from ui.panels.image_list import SORT_KEYS, ImageListRow
 
 #: Statuses of images that still need a person's review.
 NEEDS_REVIEW = ("new", "proposed", "in_review")
 #: How many images after the current one the worker proposes first.
 LOOKAHEAD = 8
-
-
-def box_view(row: BoxRow, current_class: str | None = None) -> BoxView:
-    """What the canvas shows of a box: a proposal without a class shows the class it will
-    take if accepted (``current_class``, tentative) with the network's guess as a hint."""
-    tentative = row.class_name is None
-    return BoxView(
-        row.id,
-        row.box,
-        current_class if tentative else row.class_name,
-        row.origin,
-        row.state,
-        row.confidence,
-        hint=row.hint,
-        tentative=tentative,
-        difficult=row.difficult,
-        truncated=row.truncated,
-    )
-
-
-SORTABLE = {key for key, _label in SORT_KEYS}
-#: Project settings that remember the list's sort order and filters.
-SORT_KEY, STATUS_FILTER_KEY, CLASS_FILTER_KEY = "ui.sort", "ui.status_filter", "ui.class_filter"
-
-
-def remembered_choices(
-    project: Project,
-) -> tuple[tuple[str, bool], str | None, str | None]:
-    """The sort order ``(key, descending)``, status filter and class filter remembered in
-    the project (path order and no filter when none are)."""
-    key, _, direction = (project.setting(SORT_KEY) or "path asc").partition(" ")
-    status = project.setting(STATUS_FILTER_KEY) or None
-    return (
-        (key if key in SORTABLE else "path", direction == "desc"),
-        status if status in STATUSES else None,
-        project.setting(CLASS_FILTER_KEY) or None,
-    )
-
-
-def list_row(row: ImageRow) -> ImageListRow:
-    return ImageListRow(
-        row.id, row.path, row.status, row.box_count, row.image_score, row.confidence
-    )
 
 
 class Controller(QObject):

@@ -2,7 +2,7 @@
 proposes (zero-shot or the active model version), and how results are stored.
 
 The in-process run (:func:`propose_project`) and the Ray run
-(:mod:`core.services.cluster`) share all of it: the same :class:`ProposalSpec` builds the
+(:mod:`core.services.cluster_proposals`) share all of it: the same :class:`ProposalSpec` builds the
 same :class:`ProposalMaker` in this process or once per Ray worker, and every batch is
 stored with :func:`store_results` (by the driver for an SQLite file, by the Ray workers for
 a PostgreSQL project). A run that was interrupted and started again proposes only what

@@ -134,7 +134,7 @@ def run_propose_project(args: argparse.Namespace) -> int:
                 bar.update(count)
 
             if args.engine == "ray":
-                from core.services.cluster import propose_on_ray
+                from core.services.cluster_proposals import propose_on_ray
 
                 report = propose_on_ray(project, spec, _cluster(args), args.batch_size, done)
             else:
@@ -181,7 +181,7 @@ def run_score(args: argparse.Namespace) -> int:
         if args.input_size:
             backbone.input_size = args.input_size
         if args.engine == "ray":
-            from core.services.cluster import score_on_ray
+            from core.services.cluster_scores import score_on_ray
 
             scores = score_on_ray(project, _spec(args), _cluster(args), args.batch_size)
         else:

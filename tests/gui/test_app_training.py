@@ -89,7 +89,7 @@ def test_switching_the_model_version_in_the_dialog_proposes_again(qtbot, session
     )
 
     session.window.versions_action.trigger()
-    dialog = session.versions_dialog
+    dialog = session.versions.dialog
     assert dialog is not None and dialog.isVisible()
     assert dialog.table.rowCount() == 1 and dialog.table.item(0, 0).text() == str(version)
     assert not dialog.use_button.isEnabled() and not dialog.none_button.isEnabled()

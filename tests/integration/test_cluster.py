@@ -16,12 +16,9 @@ ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'sali
 
 from core.engine.backbones import DEFAULT_BACKBONE, load_backbone  # noqa: E402
 from core.scoring.review_queue import ProjectScores, references_file, score_project  # noqa: E402
-from core.services.cluster import (  # noqa: E402
-    Cluster,
-    propose_on_ray,
-    quiet_data,
-    score_on_ray,
-)
+from core.services.cluster import Cluster, quiet_data  # noqa: E402
+from core.services.cluster_proposals import propose_on_ray  # noqa: E402
+from core.services.cluster_scores import score_on_ray  # noqa: E402
 from core.services.project_proposals import (  # noqa: E402
     ProposalSpec,
     pending_images,
@@ -226,12 +223,12 @@ def test_on_postgresql_the_workers_write_and_equal_the_in_process_run(
 def test_a_worker_that_cannot_reach_the_database_is_one_store_error(tmp_path, monkeypatch):
     """A node that cannot reach the PostgreSQL server (here: no server at the port the
     workers are given) stops the run with the store's line, not a dead Ray actor."""
-    from core.services import cluster
+    from core.services import cluster, cluster_proposals
 
     project = make_project(tmp_path / "ray")
     unreachable = "postgresql+psycopg://nobody@127.0.0.1:1/salibox"
     monkeypatch.setattr(
-        cluster,
+        cluster_proposals,
         "worker_store",
         lambda p: cluster.WorkerStore(unreachable, str(p.root), p.user),
     )
