@@ -91,10 +91,8 @@ class TeamWatch(QObject):
         """Claim the image now shown (letting go of the one shown before) and show the
         note when someone else holds it; returns their claim, else None."""
         try:
-            if self.shown is not None and self.shown != image_id:
-                self.project.claim_records.release(self.shown)
-            self.shown = image_id
-            claim = self.project.claim_records.claim(image_id, self.lease)
+            left, self.shown = self.shown, image_id
+            claim = self.project.claim_records.claim(image_id, self.lease, release=left)
         except (StoreError, KeyError) as exc:  # a lost server: reviewing goes on
             log.warning("could not claim image %s: %s", image_id, exc)
             return None

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from core.store import boxes as box_changes
 from core.store import queries
-from core.store.claim_records import claimed_by_others
+from core.store.claim_records import claims_of_others
 from core.store.models import Event, Image
 from core.store.rows import BoxRow, BoxSpec, ImageProposalRows, box_row
 from core.store.sessions import Sessions
@@ -80,7 +80,12 @@ class BoxRecords:
         image (then nothing is stored).
         """
         with self._sessions.transaction(write=True) as s:
-            held = claimed_by_others(s, self._sessions.user, [i.image_id for i in batch])
+            held = {
+                i: c.user_name
+                for i, c in claims_of_others(
+                    s, self._sessions.user, [i.image_id for i in batch]
+                ).items()
+            }
             for item in batch:
                 if item.image_id in held:
                     continue

@@ -37,16 +37,15 @@ class ClaimRow:
     expires_at: datetime
 
 
-def claimed_by_others(
+def claims_of_others(
     s: Session, user: str, image_ids: Iterable[int] | None = None
-) -> dict[int, str]:
-    """Who else holds a claim now, by image id (only of ``image_ids`` when given)."""
-    query = select(Claim.image_id, Claim.user_name).where(
-        Claim.expires_at > database_now(s), Claim.user_name != user
-    )
+) -> dict[int, ClaimRow]:
+    """The claims other users than ``user`` hold now (not expired), by image id; only of
+    ``image_ids`` when given."""
+    query = select(Claim).where(Claim.expires_at > database_now(s), Claim.user_name != user)
     if image_ids is not None:
         query = query.where(Claim.image_id.in_(list(image_ids)))
-    return {int(i): str(u) for i, u in s.execute(query)}
+    return {c.image_id: ClaimRow(c.image_id, c.user_name, c.expires_at) for c in s.scalars(query)}
 
 
 class ClaimRecords:
@@ -57,13 +56,7 @@ class ClaimRecords:
         self._sessions = sessions
 
     def _held_by_others(self, s: Session, image_ids: Iterable[int] | None) -> dict[int, ClaimRow]:
-        now = database_now(s)
-        query = select(Claim).where(Claim.expires_at > now, Claim.user_name != self._sessions.user)
-        if image_ids is not None:
-            query = query.where(Claim.image_id.in_(list(image_ids)))
-        return {
-            c.image_id: ClaimRow(c.image_id, c.user_name, c.expires_at) for c in s.scalars(query)
-        }
+        return claims_of_others(s, self._sessions.user, image_ids)
 
     def _take(self, s: Session, image_id: int, lease: float) -> ClaimRow:
         now = database_now(s)
@@ -78,14 +71,18 @@ class ClaimRecords:
         claim.expires_at = now + timedelta(seconds=lease)
         return ClaimRow(image_id, claim.user_name, claim.expires_at)
 
-    def claim(self, image_id: int, lease: float = LEASE) -> ClaimRow:
-        """Claim the image for ``lease`` seconds from now, or renew this user's claim.
+    def claim(self, image_id: int, lease: float = LEASE, release: int | None = None) -> ClaimRow:
+        """Claim the image for ``lease`` seconds from now, or renew this user's claim;
+        ``release``: an image whose claim of this user is let go in the same transaction
+        (the one the annotator leaves).
 
         Returns the claim that holds the image now: this user's, or another user's whose
         claim has not expired (then nothing changed; compare ``user_name`` with the
         project's user). KeyError: no such image.
         """
         with self._sessions.transaction(write=True) as s:
+            if release is not None and release != image_id:
+                self._release(s, release)
             other = self._held_by_others(s, [image_id])
             return other[image_id] if other else self._take(s, image_id, lease)
 
@@ -112,14 +109,14 @@ class ClaimRecords:
                 return image_id
             return None
 
+    def _release(self, s: Session, image_id: int) -> None:
+        mine = Claim.user_name == self._sessions.user
+        s.execute(delete(Claim).where(Claim.image_id == image_id, mine))
+
     def release(self, image_id: int) -> None:
         """Let go of this user's claim on the image (nothing when it holds none)."""
         with self._sessions.transaction(write=True) as s:
-            s.execute(
-                delete(Claim).where(
-                    Claim.image_id == image_id, Claim.user_name == self._sessions.user
-                )
-            )
+            self._release(s, image_id)
 
     def release_all(self) -> None:
         """Let go of every claim of this user (the app closes)."""

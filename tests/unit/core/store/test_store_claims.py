@@ -209,3 +209,13 @@ def test_images_changed_since_an_event_are_what_another_app_redraws(project, bob
     assert changed == [images[0], images[2]]
     bob.box_records.delete_box(box)
     assert project.box_records.images_changed_since(newest)[1] == [images[2]]
+
+
+def test_moving_on_claims_the_next_image_and_lets_go_of_the_last_at_once(project, bob, images):
+    project.set_user("ann")
+    project.claim_records.claim(images[0])
+    project.claim_records.claim(images[1], release=images[0])
+    assert set(bob.claim_records.held_by_others()) == {images[1]}
+    bob.claim_records.claim(images[2], release=images[1])  # not his: ann keeps it
+    assert set(project.claim_records.held_by_others()) == {images[2]}
+    assert images[1] in bob.claim_records.held_by_others()
